@@ -1,0 +1,63 @@
+# nnx developer entry points. A newcomer needs only `make run` and `make test`.
+#
+#   make run               venv + install + train the MLP on the shipped 8x8 digits
+#   make run DATA=mnist    train LeNet-5 on MNIST found through NNX_DATA_DIR (CNN issue)
+#   make test              venv + install + pytest (torch conformance opt-in: NNX_TEST_TORCH=1)
+#   make bench             benchmarks (bench/), regenerates bench/README.md
+#   make lint              ruff + cython-lint
+#   make clean             remove build products (keeps .venv)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH_VERSION := 2.13.0
+NNX_TEST_TORCH ?=
+PYTEST_ARGS ?=
+DATA ?= digits
+
+SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
+
+.PHONY: run test bench lint clean install torch
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Build requirements go into the venv first so the editable install can skip build isolation
+# (faster rebuilds); `pip install .` from a clean clone uses pyproject's build-system instead.
+$(VENV)/.installed: $(PY) $(SOURCES)
+	$(PIP) install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0" wheel
+	$(PIP) install --quiet --no-build-isolation -e ".[test]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Opt-in: PyTorch is a test-only peer, pinned to the CPU wheel this project compares against.
+torch: $(VENV)/.installed
+	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
+	  || $(PIP) install --quiet "torch==$(TORCH_VERSION)"
+
+run: $(VENV)/.installed
+ifeq ($(DATA),digits)
+	$(PY) examples/digits_mlp.py
+else
+	$(PY) examples/mnist_lenet5.py --data $(DATA)
+endif
+
+test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
+	$(PY) -c "import nnx; nnx.show_config()"
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed torch
+	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
+	$(PY) bench/report.py bench/results/latest.json > bench/README.md
+
+lint: $(VENV)/.installed
+	$(PIP) install --quiet ruff cython-lint
+	$(VENV)/bin/ruff check nnx tests bench examples
+	$(VENV)/bin/cython-lint nnx/kernels
+
+clean:
+	rm -rf build *.egg-info nnx/kernels/_*.c nnx/kernels/*.so nnx/kernels/*.html
+	find . -name __pycache__ -prune -exec rm -rf {} +

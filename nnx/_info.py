@@ -1,0 +1,68 @@
+"""What this nnx build is and runs with (``nnx.show_config()``)."""
+import platform
+import sys
+
+import numpy as np
+
+from . import _config
+
+
+def config_info():
+    """Return the facts ``show_config`` prints, as a dict."""
+    from . import __version__
+    from .kernels import compiled_available
+
+    info = {
+        "nnx": __version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "numpy": np.__version__,
+        "tiers": ["loops", "vectorized"] + (["cython"] if compiled_available() else []),
+        "backend": _config.get_backend(),
+        "threads": _config.get_num_threads(),
+        "usable_cpus": _config._usable_cpus(),
+        "openmp": None,
+        "build_flags": None,
+        "gemm": "NumPy BLAS (np.matmul) in every tier but loops",
+        "blas": [],
+    }
+    if compiled_available():
+        from .kernels import _openmp
+
+        info["openmp"] = _openmp.openmp_enabled()
+        info["build_flags"] = _openmp.build_flags()
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer",
+                                   "architecture", "filepath")}
+            for d in threadpool_info()
+            if d.get("user_api") == "blas"
+        ]
+    except ImportError:
+        pass
+    return info
+
+
+def show_config():
+    """Print the version, compiled tiers, OpenMP on/off, threads and NumPy's BLAS."""
+    info = config_info()
+    omp = {None: "n/a (compiled tier not built)", True: "on", False: "OFF (serial build)"}
+    lines = [
+        f"nnx {info['nnx']}  (python {info['python']}, numpy {info['numpy']}, {info['platform']})",
+        f"  kernel tiers      : {', '.join(info['tiers'])}  (Module layer uses: {info['backend']})",
+        f"  OpenMP            : {omp[info['openmp']]}",
+        f"  build flags       : {info['build_flags'] or 'n/a'}",
+        f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']})",
+        f"  gemm              : {info['gemm']}",
+    ]
+    if info["blas"]:
+        for b in info["blas"]:
+            lines.append(
+                f"  NumPy BLAS        : {b['internal_api']} {b['version']} "
+                f"({b['architecture']}, {b['threading_layer']}, {b['num_threads']} threads)"
+            )
+    else:
+        lines.append("  NumPy BLAS        : unknown (threadpoolctl not installed)")
+    print("\n".join(lines))

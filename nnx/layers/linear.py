@@ -1,0 +1,82 @@
+"""Fully connected layer."""
+import numpy as np
+
+from .. import _config, init
+from .._validation import as_generator, check_array, check_dtype, check_positive_int
+from ..module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b, with torch's layout and default initialisation.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : float32 (default) or float64
+    rng : numpy.random.Generator or int seed, optional
+
+    Input (*, in_features) -> output (*, out_features). Training mode caches the input.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = check_positive_int(in_features, "in_features", "Linear")
+        self.out_features = check_positive_int(out_features, "out_features", "Linear")
+        if not isinstance(bias, bool):
+            raise TypeError(f"Linear: bias: expected a bool, got {bias!r}")
+        self.dtype = check_dtype(dtype, "dtype", "Linear")
+        self.weight = Parameter(np.zeros((self.out_features, self.in_features), self.dtype))
+        self.bias = Parameter(np.zeros(self.out_features, self.dtype)) if bias else None
+        self._x = None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """torch's default: kaiming_uniform(a=sqrt(5)) weight, U(+-1/sqrt(in)) bias."""
+        rng = as_generator(rng, "rng", "Linear")
+        self.weight.data[...] = init.kaiming_uniform(rng, self.weight.shape, self.dtype)
+        if self.bias is not None:
+            self.bias.data[...] = init.bias_uniform(rng, self.in_features, self.out_features, self.dtype)
+
+    def forward(self, x):
+        x = check_array(x, "x", min_ndim=1, dtype=self.dtype, where="Linear.forward")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear.forward: expected input (*, {self.in_features}), got shape {x.shape}"
+            )
+        x2 = x.reshape(-1, self.in_features)
+        y = _config.kernels().gemm(x2, self.weight.data, trans_b=True)
+        if self.bias is not None:
+            y += self.bias.data
+        self._x = x2 if self.training else None
+        self._in_shape = x.shape
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, grad_out):
+        dy2 = self._accumulate(grad_out)
+        return _config.kernels().gemm(dy2, self.weight.data).reshape(self._in_shape)
+
+    def backward_params(self, grad_out):
+        self._accumulate(grad_out)
+
+    def _accumulate(self, grad_out):
+        """dW += dy^T x, db += sum(dy); return dy as (N, out_features)."""
+        x2 = self._need_cache(self._x)
+        dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Linear.backward")
+        expect = (*self._in_shape[:-1], self.out_features)
+        if dy.shape != expect:
+            raise ValueError(f"Linear.backward: expected grad_out of shape {expect}, got {dy.shape}")
+        dy2 = dy.reshape(-1, self.out_features)
+        gw, beta = self.weight.grad_for_accumulate()
+        _config.kernels().gemm(dy2, x2, trans_a=True, out=gw, beta=beta)
+        if self.bias is not None:
+            gb, beta = self.bias.grad_for_accumulate()
+            if beta == 0.0:
+                np.sum(dy2, axis=0, out=gb)
+            else:
+                gb += dy2.sum(axis=0)
+        return dy2
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

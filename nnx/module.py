@@ -1,0 +1,385 @@
+"""Parameter, Module and Sequential: the thin layer that turns kernels into models.
+
+A Module computes ``forward`` and, in training mode, keeps exactly what its explicit
+``backward`` needs. ``backward(grad_out)`` returns the gradient w.r.t. the input and *adds*
+parameter gradients into ``.grad``; it never writes into ``grad_out``. As in PyTorch,
+parameters and sub-modules are registered when assigned as attributes, and names are dotted
+(``"0.weight"``).
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ._validation import check_dtype
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(ValueError, RuntimeError):
+    """A state dict does not fit the module (missing/unexpected key, shape or dtype).
+
+    It is both a ``ValueError`` (nnx's convention for bad input) and a ``RuntimeError``
+    (what ``torch.nn.Module.load_state_dict`` raises), so code written for either catches it.
+    """
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    Parameters
+    ----------
+    data : ndarray
+        float32 or float64; stored C-contiguous (copied only when needed).
+
+    Attributes
+    ----------
+    data : ndarray
+    grad : ndarray
+        Same shape and dtype as ``data``; zeros until a backward pass adds into it.
+
+    ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward pass
+    *writes* its contribution instead of reading zeros and adding (a whole pass over memory
+    saved per step); reading ``.grad`` in between gives real zeros.
+    """
+
+    __slots__ = ("data", "_grad", "_grad_is_zero")
+
+    def __init__(self, data):
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"Parameter: data: expected a numpy.ndarray, got {type(data).__name__}")
+        check_dtype(data.dtype, "data", "Parameter")
+        self.data = np.ascontiguousarray(data)
+        self._grad = np.zeros_like(self.data)
+        self._grad_is_zero = False
+
+    @property
+    def grad(self):
+        if self._grad_is_zero:
+            self._grad.fill(0)
+            self._grad_is_zero = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if not isinstance(value, np.ndarray) or value.shape != self.data.shape \
+                or value.dtype != self.data.dtype:
+            raise ValueError(
+                f"Parameter.grad: expected an array of shape {self.data.shape} and dtype "
+                f"{self.data.dtype}, got {getattr(value, 'shape', type(value).__name__)}"
+            )
+        self._grad = np.ascontiguousarray(value)
+        self._grad_is_zero = False
+
+    def grad_for_accumulate(self):
+        """Return ``(grad, beta)`` for a kernel that computes ``grad := contribution + beta*grad``.
+
+        ``beta`` is 0 right after ``zero_grad`` (the caller must overwrite every element),
+        1 otherwise. Used by layers so that accumulation costs nothing on the first backward.
+        """
+        if self._grad_is_zero:
+            self._grad_is_zero = False
+            return self._grad, 0.0
+        return self._grad, 1.0
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def zero_grad(self):
+        """Mark the gradient as zero (materialised lazily, see the class docstring)."""
+        self._grad_is_zero = True
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses implement ``forward(*inputs)`` and ``backward(grad_out)``.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, mods, bufs = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            mods.pop(name, None)
+            bufs.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            bufs.pop(name, None)
+            mods[name] = value
+        elif name in bufs and isinstance(value, np.ndarray):
+            bufs[name] = value
+        else:  # a plain attribute, e.g. ``self.bias = None``, unregisters whatever was there
+            params.pop(name, None)
+            mods.pop(name, None)
+            bufs.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """Register a non-trainable array (e.g. running statistics) saved in ``state_dict``."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"register_buffer: {name}: expected a numpy.ndarray, got {type(array).__name__}")
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    # -- forward / backward -------------------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def backward_params(self, grad_out):
+        """Accumulate parameter gradients only; the input gradient is not needed.
+
+        A container calls this on the module that consumes the raw data (whose gradient nobody
+        wants), so e.g. the first Linear skips its largest GEMM. The default runs ``backward``.
+        """
+        self.backward(grad_out)
+
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
+
+    def _need_cache(self, cache, what="forward"):
+        """Raise the standard error when backward runs without a training-mode forward."""
+        if cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: no cached {what}; call forward in training "
+                "mode (model.train()) before backward"
+            )
+        return cache
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        """Yield ``(name, module)`` for this module and every descendant (depth first)."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self):
+        yield from self._modules.values()
+
+    def named_parameters(self, prefix=""):
+        """Yield ``(dotted_name, Parameter)``; a parameter shared by two modules appears once."""
+        seen = set()
+        for mod_name, mod in self.named_modules(prefix):
+            for name, p in mod._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        """Yield every Parameter once (a generator, as in torch)."""
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self, prefix=""):
+        for mod_name, mod in self.named_modules(prefix):
+            for name, b in mod._buffers.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def num_parameters(self):
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.parameters()))
+
+    # -- modes and gradients ------------------------------------------------------------------
+    def train(self, mode=True):
+        """Set training mode on this module and all descendants; return ``self``."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode: expected a bool, got {mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode (no caches kept); return ``self``."""
+        return self.train(False)
+
+    def zero_grad(self):
+        """Reset every parameter gradient to zeros."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        """Ordered ``{dotted_name: array}`` of parameters and buffers.
+
+        The arrays are copies (a snapshot): mutating them never changes the module, and training
+        on never changes a saved state dict.
+        """
+        out = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+            for name, b in mod._buffers.items():
+                out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
+        return out
+
+    def _state_targets(self):
+        targets = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                targets[f"{mod_name}.{name}" if mod_name else name] = p.data
+            for name, b in mod._buffers.items():
+                targets[f"{mod_name}.{name}" if mod_name else name] = b
+        return targets
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
+
+        Returns
+        -------
+        IncompatibleKeys
+            ``(missing_keys, unexpected_keys)`` (both empty when ``strict``).
+
+        Raises
+        ------
+        StateDictError
+            (a ValueError and RuntimeError) on a shape or dtype mismatch, naming the key and both
+            values; with ``strict=True`` also on missing or unexpected keys. Nothing is copied
+            unless everything fits.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict: expected a mapping, got {type(state_dict).__name__}")
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        if strict and (missing or unexpected):
+            raise StateDictError(
+                f"load_state_dict({type(self).__name__}): missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        for key, dst in targets.items():
+            if key not in state_dict:
+                continue
+            src = np.asarray(state_dict[key])
+            if src.shape != dst.shape:
+                raise StateDictError(
+                    f"load_state_dict: {key}: shape mismatch, the module has {dst.shape}, "
+                    f"the state dict has {src.shape}"
+                )
+            if src.dtype != dst.dtype:
+                raise StateDictError(
+                    f"load_state_dict: {key}: dtype mismatch, the module has {dst.dtype}, "
+                    f"the state dict has {src.dtype}"
+                )
+        for key, dst in targets.items():
+            if key in state_dict:
+                np.copyto(dst, np.asarray(state_dict[key]))
+        return IncompatibleKeys(missing, unexpected)
+
+    def _cast(self, dtype):
+        """Convert parameters, gradients and buffers in place to ``dtype`` (used by gradcheck)."""
+        dtype = check_dtype(dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                p.data = p.data.astype(dtype)
+                p.grad = np.zeros_like(p.data)
+            for name, b in list(m._buffers.items()):
+                if np.issubdtype(b.dtype, np.floating):
+                    m.register_buffer(name, b.astype(dtype))
+            if "dtype" in m.__dict__:
+                object.__setattr__(m, "dtype", dtype)
+        return self
+
+    # -- display ------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        if not self._modules:
+            return lines[0] + ")"
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """A chain of modules: ``forward`` runs them in order, ``backward`` in reverse.
+
+    Indexable (an int gives the module, a slice gives a Sequential), ``len`` and iterable.
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(
+                    f"Sequential: argument {i}: expected an nnx.Module, got {type(m).__name__}"
+                )
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m.forward(x)
+        return x
+
+    def backward(self, grad_out, input_grad=True):
+        """Run every module's backward in reverse order; return the input gradient.
+
+        With ``input_grad=False`` the first module only accumulates its parameter gradients
+        (``backward_params``) and ``None`` is returned: use it in training loops, where the
+        gradient w.r.t. the data is thrown away.
+        """
+        mods = list(self._modules.values())
+        for i in range(len(mods) - 1, -1, -1):
+            if i == 0 and not input_grad:
+                mods[0].backward_params(grad_out)
+                return None
+            grad_out = mods[i].backward(grad_out)
+        return grad_out
+
+    def backward_params(self, grad_out):
+        self.backward(grad_out, input_grad=False)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return Sequential(*mods[idx])
+        try:
+            return mods[idx]
+        except TypeError:
+            raise TypeError(f"Sequential indices must be integers or slices, not {type(idx).__name__}") from None
+        except IndexError:
+            raise IndexError(f"Sequential index {idx} out of range for length {len(mods)}") from None
+
+    def append(self, module):
+        """Add ``module`` at the end; return ``self``."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: expected an nnx.Module, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self

@@ -1,0 +1,109 @@
+"""Backend choice, threads, show_config, and the fallback when the extension is missing."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import TIERS
+
+import nnx
+
+
+def test_use_backend_restores_previous():
+    before = nnx.get_backend()
+    with nnx.use_backend("loops"):
+        assert nnx.get_backend() == "loops"
+        with nnx.use_backend("vectorized"):
+            assert nnx.get_backend() == "vectorized"
+        assert nnx.get_backend() == "loops"
+    assert nnx.get_backend() == before
+
+
+def test_default_backend_is_cython_when_built():
+    if "cython" in TIERS:
+        code = "import nnx; print(nnx.get_backend())"
+        env = {k: v for k, v in os.environ.items() if k != "NNX_BACKEND"}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert out.stdout.strip() == "cython"
+
+
+def test_module_layer_really_uses_the_selected_tier(monkeypatch, rng):
+    calls = []
+    loops = nnx.kernels.get_backend("loops")
+    real = loops.relu_forward
+    monkeypatch.setattr(loops, "relu_forward", lambda x, **kw: calls.append(1) or real(x, **kw))
+    with nnx.use_backend("loops"):
+        nnx.ReLU()(rng.standard_normal(3))
+    assert calls == [1]
+
+
+def test_set_num_threads_validates_and_sets_blas():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+
+    nnx.set_num_threads(1)
+    assert nnx.get_num_threads() == 1
+    blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
+    assert all(d["num_threads"] == 1 for d in blas)
+    with pytest.raises(ValueError, match="positive integer"):
+        nnx.set_num_threads(0)
+
+
+def test_show_config_reports_the_build(capsys):
+    nnx.show_config()
+    out = capsys.readouterr().out
+    assert "nnx 0.1.0" in out and "kernel tiers" in out and "OpenMP" in out
+    assert "threads" in out and "NumPy BLAS" in out
+    if "cython" in TIERS:
+        assert "cython" in out and ("on" in out or "OFF" in out)
+
+
+def test_missing_extension_falls_back_with_one_warning(tmp_path):
+    # Simulate an unbuilt checkout: block the compiled modules from importing.
+    code = textwrap.dedent(
+        """
+        import sys, warnings
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith("nnx.kernels._") and name != "nnx.kernels._args":
+                    raise ImportError("blocked for the test: " + name)
+        sys.meta_path.insert(0, Block())
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            import nnx, numpy as np
+            assert nnx.get_backend() == "vectorized", nnx.get_backend()
+            nnx.get_backend(); nnx.Linear(2, 2)(np.ones((1, 2), np.float32))
+        msgs = [str(x.message) for x in w if "compiled kernels are not built" in str(x.message)]
+        assert len(msgs) == 1, msgs
+        try:
+            nnx.kernels.get_backend("cython")
+        except ImportError as e:
+            assert "pip install -e ." in str(e), e
+        else:
+            raise SystemExit("expected ImportError")
+        try:
+            nnx.set_backend("cython")
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("expected ImportError")
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NNX_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_nnx_backend_environment_variable():
+    env = dict(os.environ, NNX_BACKEND="loops")
+    out = subprocess.run([sys.executable, "-c", "import nnx; print(nnx.get_backend())"],
+                         capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "loops"
+
+
+def test_dtype_is_float32_by_default():
+    assert nnx.Linear(2, 2).weight.dtype == np.float32
