@@ -50,7 +50,8 @@ test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed torch
-	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
+	@mkdir -p bench/results
+	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
 	$(PY) bench/report.py bench/results/latest.json > bench/README.md
 
 lint: $(VENV)/.installed

@@ -1,0 +1,75 @@
+"""Measure training samples/s of one framework in a fresh process (used by bench_e2e.py).
+
+A fresh process per measurement matters: nnx and torch share libgomp when loaded together,
+and each configures it differently (nnx passive, torch spinning), so in one process one of
+them would run under the other's settings.
+
+usage: python _e2e_worker.py {nnx,torch} MODEL THREADS
+"""
+import sys
+import time
+
+import numpy as np
+
+BATCH, STEPS, REPEATS = 128, 20, 7
+
+
+def nnx_step(model_name, threads):
+    import nnx
+
+    nnx.set_num_threads(threads)
+    if model_name != "mlp":
+        raise SystemExit(f"unknown model {model_name}")
+    m = nnx.Sequential(nnx.Linear(784, 512, rng=0), nnx.ReLU(), nnx.Linear(512, 256, rng=1),
+                       nnx.ReLU(), nnx.Linear(256, 10, rng=2))
+    crit = nnx.SoftmaxCrossEntropy()
+    opt = nnx.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = crit(m(xb), yb)
+        m.backward(crit.backward(), input_grad=False)
+        opt.step()
+        return loss
+
+    return step, (lambda a: a), (lambda a: a)
+
+
+def torch_step(model_name, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    m = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
+                            torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    crit = torch.nn.CrossEntropyLoss()
+
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = crit(m(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, torch.from_numpy, torch.from_numpy
+
+
+def main():
+    fw, model_name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    step, conv_x, conv_y = (nnx_step if fw == "nnx" else torch_step)(model_name, threads)
+    rng = np.random.default_rng(0)
+    X = conv_x(rng.random((BATCH * STEPS, 784), dtype=np.float32))
+    Y = conv_y(rng.integers(0, 10, BATCH * STEPS))
+    for _ in range(5):
+        step(X[:BATCH], Y[:BATCH])
+    best = float("inf")
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        for b in range(STEPS):
+            step(X[b * BATCH:(b + 1) * BATCH], Y[b * BATCH:(b + 1) * BATCH])
+        best = min(best, time.perf_counter() - t0)
+    print(BATCH * STEPS / best)
+
+
+if __name__ == "__main__":
+    main()

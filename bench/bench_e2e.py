@@ -1,0 +1,33 @@
+"""End-to-end training throughput: MLP 784-512-256-10, batch 128, SGD momentum, synthetic
+MNIST-shaped data, nnx vs torch at 1 and 2 threads.
+
+Each measurement runs in a fresh process (see _e2e_worker.py) and is the best of 7 runs of
+20 steps; the result, samples/s, is stored in ``extra_info`` and tabulated by report.py.
+The pytest-benchmark timing columns of this group time the subprocess and are not used.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("_e2e_worker.py")
+
+
+@pytest.mark.parametrize("framework", ["nnx", "torch"])
+@pytest.mark.parametrize("nthreads", [1, 2], ids=lambda n: f"{n}thr")
+def test_train_mlp(benchmark, framework, nthreads):
+    if framework == "torch":
+        pytest.importorskip("torch")
+    benchmark.group = f"e2e MLP 784-512-256-10 train, batch 128, {nthreads} thr"
+
+    results = []
+
+    def run():
+        out = subprocess.run([sys.executable, str(WORKER), framework, "mlp", str(nthreads)],
+                             capture_output=True, text=True, check=True)
+        results.append(float(out.stdout.strip().splitlines()[-1]))
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info["samples_per_s"] = max(results)
+    assert max(results) > 0
