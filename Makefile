@@ -55,9 +55,9 @@ bench: $(VENV)/.installed torch
 	$(PY) bench/report.py bench/results/latest.json > bench/README.md
 
 lint: $(VENV)/.installed
-	$(PIP) install --quiet ruff cython-lint
+	$(PIP) install --quiet ruff cython-lint pycodestyle
 	$(VENV)/bin/ruff check nnx tests bench examples
-	$(VENV)/bin/cython-lint nnx/kernels
+	PATH=$(abspath $(VENV))/bin:$$PATH cython-lint nnx/kernels
 
 clean:
 	rm -rf build *.egg-info nnx/kernels/_*.c nnx/kernels/*.so nnx/kernels/*.html

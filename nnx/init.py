@@ -17,7 +17,10 @@ def uniform(rng, shape, bound, dtype):
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
-def kaiming_uniform(rng, shape, dtype, a=math.sqrt(5)):
+_SQRT5 = math.sqrt(5)
+
+
+def kaiming_uniform(rng, shape, dtype, a=_SQRT5):
     """torch.nn.init.kaiming_uniform_(w, a) with leaky_relu gain, fan_in mode.
 
     With torch's default ``a = sqrt(5)`` (what nn.Linear and nn.Conv2d use) the bound is

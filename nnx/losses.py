@@ -1,6 +1,5 @@
 """Loss functions: ``loss = crit.forward(outputs, targets)`` returns a Python float and
 ``crit.backward()`` returns the gradient w.r.t. ``outputs``."""
-import numpy as np
 
 from . import _config
 from ._validation import check_real

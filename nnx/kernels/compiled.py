@@ -82,12 +82,7 @@ def softmax_cross_entropy(logits, labels, *, n_threads=None):
 
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                nesterov=False, first_step=False, *, n_threads=None):
-    """One torch.optim.SGD step for one parameter, **in place** on ``param`` and the buffer.
-
-    ``d = grad + weight_decay * param``; with momentum, ``buf = d`` on the first step, else
-    ``buf = momentum * buf + (1 - dampening) * d``, and ``d = d + momentum * buf`` (Nesterov)
-    or ``d = buf``; then ``param -= lr * d``. ``momentum_buffer`` may be None without momentum.
-    """
+    """One SGD step in place, one fused pass; see ``nnx.kernels.loops.sgd_update``."""
     _args.sgd_update_args(param, grad, momentum_buffer, momentum)
     buf = momentum_buffer if momentum_buffer is not None else param  # not touched when mu == 0
     nt = _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS)

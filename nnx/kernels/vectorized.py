@@ -76,12 +76,7 @@ def softmax_cross_entropy(logits, labels, *, n_threads=None):
 
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                nesterov=False, first_step=False, *, n_threads=None):
-    """One torch.optim.SGD step for one parameter, **in place** on ``param`` and the buffer.
-
-    ``d = grad + weight_decay * param``; with momentum, ``buf = d`` on the first step, else
-    ``buf = momentum * buf + (1 - dampening) * d``, and ``d = d + momentum * buf`` (Nesterov)
-    or ``d = buf``; then ``param -= lr * d``. ``momentum_buffer`` may be None without momentum.
-    """
+    """One SGD step in place, as NumPy statements; see ``nnx.kernels.loops.sgd_update``."""
     _args.sgd_update_args(param, grad, momentum_buffer, momentum)
     t = param.dtype.type
     d = grad + t(weight_decay) * param if weight_decay != 0 else grad
