@@ -1,4 +1,5 @@
 """What this nnx build is and runs with (``nnx.show_config()``)."""
+import os
 import platform
 import sys
 
@@ -24,6 +25,7 @@ def config_info():
         "openmp": None,
         "build_flags": None,
         "gemm": "NumPy BLAS (np.matmul) in every tier but loops",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default"),
         "blas": [],
     }
     if compiled_available():
@@ -52,7 +54,7 @@ def show_config():
     lines = [
         f"nnx {info['nnx']}  (python {info['python']}, numpy {info['numpy']}, {info['platform']})",
         f"  kernel tiers      : {', '.join(info['tiers'])}  (Module layer uses: {info['backend']})",
-        f"  OpenMP            : {omp[info['openmp']]}",
+        f"  OpenMP            : {omp[info['openmp']]} (wait policy: {info['omp_wait_policy']})",
         f"  build flags       : {info['build_flags'] or 'n/a'}",
         f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']})",
         f"  gemm              : {info['gemm']}",

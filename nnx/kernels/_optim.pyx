@@ -16,20 +16,27 @@ cdef Py_ssize_t BLOCK = 16384
 cdef inline void _sgd_block(floating* p, const floating* g, floating* buf, Py_ssize_t n,
                             floating lr, floating mu, floating damp, floating wd,
                             bint nesterov, bint first) noexcept nogil:
+    # One loop per case, with only loop-invariant conditions inside: gcc unswitches those and
+    # vectorises each version (a store under a data-independent `if` in one general loop
+    # defeated the vectoriser and cost 4x). ``1 - damp`` is applied only when damp != 0, as
+    # torch adds with alpha=1 exactly then.
     cdef Py_ssize_t i
-    cdef floating d, b
-    for i in range(n):
-        d = g[i]
-        if wd != 0:
-            d = d + wd * p[i]
-        if mu != 0:
-            if first:
-                b = d
-            else:
-                b = mu * buf[i] + (1 - damp) * d if damp != 0 else mu * buf[i] + d
+    cdef floating d, b, keep = 1 - damp
+    if mu == 0:
+        for i in range(n):
+            d = g[i] + wd * p[i] if wd != 0 else g[i]
+            p[i] = p[i] - lr * d
+    elif first:
+        for i in range(n):
+            d = g[i] + wd * p[i] if wd != 0 else g[i]
+            buf[i] = d
+            p[i] = p[i] - lr * (d + mu * d if nesterov else d)
+    else:
+        for i in range(n):
+            d = g[i] + wd * p[i] if wd != 0 else g[i]
+            b = mu * buf[i] + (keep * d if damp != 0 else d)
             buf[i] = b
-            d = d + mu * b if nesterov else b
-        p[i] = p[i] - lr * d
+            p[i] = p[i] - lr * (d + mu * b if nesterov else b)
 
 
 def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr, double mu,
