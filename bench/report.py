@@ -63,6 +63,14 @@ def main(path):
                 out.append(line)
         out.append("")
     out.append("Speed-ups are `time(reference) / time(row)`: above 1 means the row is faster.")
+    out += ["", "## Reading these numbers", "",
+            "- This is a shared 2-core VM: repeated runs of the same 2-thread group differ by up to "
+            "~25% (e.g. torch's MLP training has been seen anywhere from 38k to 55k samples/s). "
+            "Compare rows within one group (same run), not across runs.",
+            "- `gemm` in the cython tier still calls NumPy's OpenBLAS (a Cython blocked GEMM is a "
+            "separate issue), so MLP training is bounded by OpenBLAS vs torch's GEMM here.",
+            "- The e2e rows run each framework in a fresh process: nnx and torch share libgomp and "
+            "configure it differently (nnx passive, torch spinning)."]
     print("\n".join(out))
 
 
