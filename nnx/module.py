@@ -233,15 +233,10 @@ class Module:
         The arrays are copies (a snapshot): mutating them never changes the module, and training
         on never changes a saved state dict.
         """
-        out = OrderedDict()
-        for mod_name, mod in self.named_modules():
-            for name, p in mod._parameters.items():
-                out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
-            for name, b in mod._buffers.items():
-                out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
-        return out
+        return OrderedDict((k, np.array(v, copy=True)) for k, v in self._state_targets().items())
 
     def _state_targets(self):
+        """``{dotted_name: the live array}`` of every parameter and buffer, in state order."""
         targets = OrderedDict()
         for mod_name, mod in self.named_modules():
             for name, p in mod._parameters.items():
