@@ -27,7 +27,7 @@ from ._config import (  # noqa: E402
 )
 from ._info import show_config  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
-from .layers import Linear, ReLU  # noqa: E402
+from .layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
 from .losses import Loss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
 
@@ -36,5 +36,5 @@ __all__ = [
     "get_backend", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
     "show_config", "gradcheck", "GradcheckError",
     "Module", "Parameter", "Sequential", "StateDictError",
-    "Linear", "ReLU", "Loss", "SoftmaxCrossEntropy",
+    "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
 ]

@@ -91,3 +91,144 @@ def sgd_update_args(param, grad, momentum_buffer, momentum=0.0, where="sgd_updat
                              f"{param.dtype}, got {arr.shape} {arr.dtype}")
         if not arr.flags.c_contiguous or (name != "grad" and not arr.flags.writeable):
             raise ValueError(f"{where}: {name}: expected a writeable C-contiguous array")
+
+
+def pair(value, name, where, minimum=1):
+    """An int or a (h, w) pair of ints >= ``minimum``, as a tuple of two Python ints."""
+    vals = value if isinstance(value, tuple | list) else (value, value)
+    if len(vals) != 2:
+        raise ValueError(f"{where}: {name}: expected an int or a pair (h, w), got {value!r}")
+    out = []
+    for v in vals:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{where}: {name}: expected an int or a pair of ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{where}: {name}: expected values >= {minimum}, got {value!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def conv_geometry(x_shape, kh, kw, stride, pad, where):
+    """Validate window geometry against an (N, C, H, W) shape; return (sh, sw, ph, pw, oh, ow)."""
+    kh, kw = pair((kh, kw), "kernel size", where)
+    sh, sw = pair(stride, "stride", where)
+    ph, pw = pair(pad, "pad", where, minimum=0)
+    _, _, h, w = x_shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    if kh > hp or kw > wp:
+        raise ValueError(
+            f"{where}: input too small for the kernel: padded input is {hp}x{wp}, kernel is "
+            f"{kh}x{kw} (input shape {tuple(x_shape)}, pad {(ph, pw)})"
+        )
+    return kh, kw, sh, sw, ph, pw, (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+
+def images(x, where, name="x", dtype=None):
+    """A 4-D (N, C, H, W) float array."""
+    return check_array(x, name, ndim=4, dtype=dtype, where=where)
+
+
+def im2col_args(x, kh, kw, stride, pad):
+    where = "im2col"
+    x = images(x, where)
+    return (x, *conv_geometry(x.shape, kh, kw, stride, pad, where))
+
+
+def col2im_args(cols, x_shape, kh, kw, stride, pad):
+    where = "col2im"
+    cols = check_array(cols, "cols", ndim=2, where=where)
+    x_shape = shape4(x_shape, where)
+    geo = conv_geometry(x_shape, kh, kw, stride, pad, where)
+    n, c = x_shape[:2]
+    oh, ow = geo[-2:]
+    expect = (c * geo[0] * geo[1], n * oh * ow)
+    if cols.shape != expect:
+        raise ValueError(f"{where}: cols: expected shape {expect} for x_shape {x_shape}, got {cols.shape}")
+    return (cols, x_shape, *geo)
+
+
+def shape4(x_shape, where, name="x_shape"):
+    try:
+        shape = tuple(int(s) for s in x_shape)
+    except TypeError as exc:
+        raise TypeError(f"{where}: {name}: expected a 4-tuple (N, C, H, W), got {x_shape!r}") from exc
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"{where}: {name}: expected 4 positive sizes (N, C, H, W), got {x_shape!r}")
+    return shape
+
+
+def conv2d_forward_args(x, w, b, stride, pad):
+    where = "conv2d_forward"
+    x = images(x, where)
+    w = check_array(w, "w", ndim=4, dtype=x.dtype, where=where)
+    oc, wc, kh, kw = w.shape
+    if wc != x.shape[1]:
+        raise ValueError(
+            f"{where}: channel mismatch: w expects C={wc} input channels (w.shape={w.shape}), "
+            f"x has C={x.shape[1]} (x.shape={x.shape})"
+        )
+    if min(w.shape) < 1:
+        raise ValueError(f"{where}: w: expected non-empty (OC, C, KH, KW), got {w.shape}")
+    if b is not None:
+        b = check_array(b, "b", ndim=1, dtype=x.dtype, where=where)
+        if b.shape[0] != oc:
+            raise ValueError(f"{where}: b: expected shape ({oc},) (one per output channel), got {b.shape}")
+    geo = conv_geometry(x.shape, kh, kw, stride, pad, where)
+    return (x, w, b, *geo[2:])
+
+
+def conv2d_backward_args(dy, cache, where="conv2d_backward"):
+    if not isinstance(cache, ConvCache):
+        raise TypeError(f"{where}: cache: expected the cache returned by conv2d_forward, got "
+                        f"{type(cache).__name__}")
+    dy = check_array(dy, "dy", ndim=4, dtype=cache.x.dtype, where=where)
+    expect = (cache.x.shape[0], cache.w.shape[0], *cache.out_hw)
+    if dy.shape != expect:
+        raise ValueError(f"{where}: dy: expected shape {expect} (the forward output), got {dy.shape}")
+    return dy
+
+
+def pool_args(x, k, stride, where):
+    """Validate pooling input; returns (x, kh, kw, sh, sw, oh, ow). stride None means k."""
+    x = images(x, where)
+    kh, kw = pair(k, "k", where)
+    sh, sw = pair((kh, kw) if stride is None else stride, "stride", where)
+    geo = conv_geometry(x.shape, kh, kw, (sh, sw), 0, where)
+    return (x, kh, kw, sh, sw, geo[-2], geo[-1])
+
+
+def pool_backward_args(dy, x_shape, k, stride, where):
+    x_shape = shape4(x_shape, where)
+    kh, kw = pair(k, "k", where)
+    sh, sw = pair((kh, kw) if stride is None else stride, "stride", where)
+    oh, ow = conv_geometry(x_shape, kh, kw, (sh, sw), 0, where)[-2:]
+    dy = images(dy, where, "dy")
+    if dy.shape != (*x_shape[:2], oh, ow):
+        raise ValueError(f"{where}: dy: expected shape {(*x_shape[:2], oh, ow)}, got {dy.shape}")
+    return dy, x_shape, kh, kw, sh, sw, oh, ow
+
+
+def maxpool_backward_args(dy, argmax, x_shape):
+    where = "maxpool2d_backward"
+    x_shape = shape4(x_shape, where)
+    dy = images(dy, where, "dy")
+    if dy.shape[:2] != x_shape[:2]:
+        raise ValueError(f"{where}: dy: batch/channels {dy.shape[:2]} differ from x_shape {x_shape[:2]}")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != dy.shape:
+        raise TypeError(f"{where}: argmax: expected the int64 array of shape {dy.shape} returned by "
+                        f"maxpool2d_forward, got {getattr(argmax, 'dtype', type(argmax).__name__)} "
+                        f"{getattr(argmax, 'shape', '')}")
+    argmax = np.ascontiguousarray(argmax)
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= x_shape[2] * x_shape[3]):
+        raise ValueError(f"{where}: argmax: indices must lie in [0, H*W) = [0, {x_shape[2] * x_shape[3]})")
+    return dy, argmax, x_shape
+
+
+class ConvCache:
+    """What conv2d_backward needs from the forward pass (tier-specific ``cols`` may be None)."""
+
+    __slots__ = ("x", "w", "has_bias", "stride", "pad", "out_hw", "cols")
+
+    def __init__(self, x, w, has_bias, stride, pad, out_hw, cols=None):
+        self.x, self.w, self.has_bias = x, w, has_bias
+        self.stride, self.pad, self.out_hw, self.cols = stride, pad, out_hw, cols

@@ -8,7 +8,7 @@ NumPy's BLAS threads for the same two cores.
 import numpy as np
 
 from .._config import resolve_threads
-from . import _activations, _args, _losses, _optim
+from . import _activations, _args, _conv, _losses, _optim, _pool
 from . import vectorized as _vectorized
 
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
@@ -89,3 +89,119 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
     _optim.sgd_update(param.reshape(-1), grad.reshape(-1), buf.reshape(-1), float(lr),
                       float(momentum), float(dampening), float(weight_decay), bool(nesterov),
                       bool(first_step), nt)
+
+
+# ---- convolution and pooling -----------------------------------------------------------------
+# A conv or pool call goes parallel when it has at least this many output elements (below it
+# the OpenMP fork/join and wake-up cost more than the work).
+PARALLEL_MIN_CONV_OUTPUTS = 1 << 13
+
+
+def _round_up(v, m):
+    return -(-v // m) * m
+
+
+def _check_alloc(status, where):
+    if status != 0:
+        raise MemoryError(f"{where}: could not allocate the per-thread scratch buffers")
+
+
+def im2col(x, kh, kw, stride, pad, *, n_threads=None):
+    """Unfold windows into columns (C*kh*kw, N*OH*OW), one sample per thread.
+
+    See ``nnx.kernels.loops.im2col`` for the layout.
+    """
+    x, kh, kw, sh, sw, ph, pw, oh, ow = _args.im2col_args(x, kh, kw, stride, pad)
+    n, c = x.shape[:2]
+    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    nt = _threads(n_threads, cols.size, PARALLEL_MIN_CONV_OUTPUTS)
+    _conv.im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow, nt)
+    return cols
+
+
+def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
+    """Fold columns back onto (N, C, H, W), summing overlaps; each thread owns whole samples."""
+    cols, x_shape, kh, kw, sh, sw, ph, pw, oh, ow = _args.col2im_args(cols, x_shape, kh, kw, stride, pad)
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    nt = _threads(n_threads, cols.size, PARALLEL_MIN_CONV_OUTPUTS)
+    _conv.col2im(cols, dx, kh, kw, sh, sw, ph, pw, oh, ow, nt)
+    return dx
+
+
+def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
+    """Convolution, per-sample im2col + tiled GEMM in nogil code; caches x (columns are
+    recomputed in backward, which is cheaper than keeping them)."""
+    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    n = x.shape[0]
+    oc, c, kh, kw = w.shape
+    ckk = c * kh * kw
+    wpad = np.zeros((_round_up(oc, _conv.MR), ckk), dtype=x.dtype)
+    wpad[:oc] = w.reshape(oc, ckk)
+    bias = b if b is not None else np.zeros(oc, dtype=x.dtype)
+    y = np.empty((n, oc, oh, ow), dtype=x.dtype)
+    nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
+    _check_alloc(_conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, nt), "conv2d_forward")
+    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
+
+
+def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
+    """``(dx, dw, db)``; dw is summed from fixed per-chunk partials in chunk order, so it is
+    bit-identical for every thread count. ``dx`` is None with ``input_grad=False``."""
+    dy = _args.conv2d_backward_args(dy, cache)
+    x, w = cache.x, cache.w
+    (sh, sw), (ph, pw) = cache.stride, cache.pad
+    n = x.shape[0]
+    oc, c, kh, kw = w.shape
+    ckk = c * kh * kw
+    wt = np.zeros((_round_up(ckk, _conv.MR), oc), dtype=x.dtype)
+    wt[:ckk] = w.reshape(oc, ckk).T
+    n_chunks = _round_up(n, _conv.CHUNK) // _conv.CHUNK
+    # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide tiles; otherwise the
+    # dot-product kernel, which pads OC only to 4 (measured: LeNet conv1, OC=6, 3.4x faster).
+    as_nn = oc % _conv.NR == 0
+    parts = np.empty((n_chunks, wt.shape[0], oc) if as_nn else
+                     (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
+    dx = np.empty_like(x) if input_grad else x[:0]
+    nt = _threads(n_threads, dy.size, PARALLEL_MIN_CONV_OUTPUTS)
+    _check_alloc(_conv.conv2d_backward(x, wt, dy, parts, as_nn, dx, bool(input_grad),
+                                       kh, kw, sh, sw, ph, pw, nt), "conv2d_backward")
+    # Chunk partials added in chunk order: the same sums in the same order for any thread count.
+    total = np.add.reduce(parts, axis=0)
+    dw = (total[:ckk].T if as_nn else total[:oc, :ckk]).reshape(w.shape).copy()
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return (dx if input_grad else None), dw, db
+
+
+def maxpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Max over windows, one (H, W) plane per prange iteration; argmax as in ``loops``."""
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "maxpool2d_forward")
+    y = np.empty((*x.shape[:2], oh, ow), dtype=x.dtype)
+    arg = np.empty(y.shape, dtype=np.int64)
+    _pool.maxpool2d_forward(x, y, arg, kh, kw, sh, sw,
+                            _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS))
+    return y, arg
+
+
+def maxpool2d_backward(dy, argmax, x_shape, *, n_threads=None):
+    """Route dy to the argmax positions; threads own whole planes (no atomics)."""
+    dy, argmax, x_shape = _args.maxpool_backward_args(dy, argmax, x_shape)
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _pool.maxpool2d_backward(dy, argmax, dx, _threads(n_threads, dx.size, PARALLEL_MIN_CONV_OUTPUTS))
+    return dx
+
+
+def avgpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Mean over windows, one plane per prange iteration."""
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "avgpool2d_forward")
+    y = np.empty((*x.shape[:2], oh, ow), dtype=x.dtype)
+    _pool.avgpool2d_forward(x, y, kh, kw, sh, sw, _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS))
+    return y
+
+
+def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
+    """Spread dy / (kh*kw) over each window; threads own whole planes."""
+    dy, x_shape, kh, kw, sh, sw, oh, ow = _args.pool_backward_args(dy, x_shape, k, stride,
+                                                                   "avgpool2d_backward")
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _pool.avgpool2d_backward(dy, dx, kh, kw, sh, sw, _threads(n_threads, dx.size, PARALLEL_MIN_CONV_OUTPUTS))
+    return dx

@@ -147,3 +147,176 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
             b[i] = d if first_step else (mu * b[i] + (t(1) - damp) * d if damp != 0 else mu * b[i] + d)
             d = d + mu * b[i] if nesterov else b[i]
         p[i] = p[i] - lr * d
+
+
+# ---- convolution and pooling -----------------------------------------------------------------
+def im2col(x, kh, kw, stride, pad, *, n_threads=None):
+    """Unfold every (kh, kw) window of x (N, C, H, W) into a column.
+
+    Returns
+    -------
+    cols : ndarray (C*kh*kw, N*OH*OW)
+        Row ``(c*kh + i)*kw + j`` holds tap (c, i, j); column ``(n*OH + oh)*OW + ow`` holds the
+        window of output pixel (oh, ow) of sample n. Zero padding reads as 0.
+    """
+    x, kh, kw, sh, sw, ph, pw, oh, ow = _args.im2col_args(x, kh, kw, stride, pad)
+    n, c, h, w = x.shape
+    cols = np.zeros((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = (ci * kh + i) * kw + j
+                for ni in range(n):
+                    for yo in range(oh):
+                        for xo in range(ow):
+                            yi, xi = yo * sh + i - ph, xo * sw + j - pw
+                            if 0 <= yi < h and 0 <= xi < w:
+                                cols[row, (ni * oh + yo) * ow + xo] = x[ni, ci, yi, xi]
+    return cols
+
+
+def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
+    """Fold columns back onto an image, summing where windows overlap (adjoint of im2col)."""
+    cols, x_shape, kh, kw, sh, sw, ph, pw, oh, ow = _args.col2im_args(cols, x_shape, kh, kw, stride, pad)
+    n, c, h, w = x_shape
+    dx = np.zeros(x_shape, dtype=cols.dtype)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = (ci * kh + i) * kw + j
+                for ni in range(n):
+                    for yo in range(oh):
+                        for xo in range(ow):
+                            yi, xi = yo * sh + i - ph, xo * sw + j - pw
+                            if 0 <= yi < h and 0 <= xi < w:
+                                dx[ni, ci, yi, xi] += cols[row, (ni * oh + yo) * ow + xo]
+    return dx
+
+
+def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
+    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j] + b[o].
+
+    Returns
+    -------
+    y : ndarray (N, OC, OH, OW)
+    cache : what conv2d_backward of the same tier needs
+    """
+    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    n, c, h, wd = x.shape
+    oc, _, kh, kw = w.shape
+    y = np.zeros((n, oc, oh, ow), dtype=x.dtype)
+    for ni in range(n):
+        for o in range(oc):
+            for yo in range(oh):
+                for xo in range(ow):
+                    acc = b[o] if b is not None else 0.0
+                    for ci in range(c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                yi, xi = yo * sh + i - ph, xo * sw + j - pw
+                                if 0 <= yi < h and 0 <= xi < wd:
+                                    acc += w[o, ci, i, j] * x[ni, ci, yi, xi]
+                    y[ni, o, yo, xo] = acc
+    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
+
+
+def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
+    """Gradients of conv2d_forward: ``(dx, dw, db)``; ``db`` is None without bias and ``dx`` is
+    None with ``input_grad=False`` (the first layer of a network needs no input gradient)."""
+    dy = _args.conv2d_backward_args(dy, cache)
+    x, w = cache.x, cache.w
+    (sh, sw), (ph, pw), (oh, ow) = cache.stride, cache.pad, cache.out_hw
+    n, c, h, wd = x.shape
+    oc, _, kh, kw = w.shape
+    dx = np.zeros_like(x) if input_grad else None
+    dw = np.zeros_like(w)
+    for ni in range(n):
+        for o in range(oc):
+            for yo in range(oh):
+                for xo in range(ow):
+                    g = dy[ni, o, yo, xo]
+                    for ci in range(c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                yi, xi = yo * sh + i - ph, xo * sw + j - pw
+                                if 0 <= yi < h and 0 <= xi < wd:
+                                    dw[o, ci, i, j] += g * x[ni, ci, yi, xi]
+                                    if input_grad:
+                                        dx[ni, ci, yi, xi] += g * w[o, ci, i, j]
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return dx, dw, db
+
+
+def maxpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Max over each (k, k) window; ``argmax`` is the flat index (row*W + col) of the winner
+    inside its (H, W) plane, the first maximum on ties; a NaN wins, as in torch.
+
+    Returns
+    -------
+    y : ndarray (N, C, OH, OW)
+    argmax : ndarray of int64, like y
+    """
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "maxpool2d_forward")
+    n, c, h, w = x.shape
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    arg = np.empty((n, c, oh, ow), dtype=np.int64)
+    for ni in range(n):
+        for ci in range(c):
+            for yo in range(oh):
+                for xo in range(ow):
+                    best, where = -math.inf, yo * sh * w + xo * sw
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = x[ni, ci, yo * sh + i, xo * sw + j]
+                            if v > best or math.isnan(v):
+                                best, where = v, (yo * sh + i) * w + xo * sw + j
+                    y[ni, ci, yo, xo], arg[ni, ci, yo, xo] = best, where
+    return y, arg
+
+
+def maxpool2d_backward(dy, argmax, x_shape, *, n_threads=None):
+    """Route each dy to its window's argmax (summing where windows overlap)."""
+    dy, argmax, x_shape = _args.maxpool_backward_args(dy, argmax, x_shape)
+    n, c, h, w = x_shape
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    for ni in range(n):
+        for ci in range(c):
+            for yo in range(dy.shape[2]):
+                for xo in range(dy.shape[3]):
+                    a = int(argmax[ni, ci, yo, xo])
+                    dx[ni, ci, a // w, a % w] += dy[ni, ci, yo, xo]
+    return dx
+
+
+def avgpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Mean over each (k, k) window (no padding)."""
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "avgpool2d_forward")
+    n, c = x.shape[:2]
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    for ni in range(n):
+        for ci in range(c):
+            for yo in range(oh):
+                for xo in range(ow):
+                    acc = 0.0
+                    for i in range(kh):
+                        for j in range(kw):
+                            acc += x[ni, ci, yo * sh + i, xo * sw + j]
+                    y[ni, ci, yo, xo] = acc / (kh * kw)
+    return y
+
+
+def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
+    """Spread each dy evenly over its window (summing where windows overlap)."""
+    dy, x_shape, kh, kw, sh, sw, oh, ow = _args.pool_backward_args(dy, x_shape, k, stride,
+                                                                   "avgpool2d_backward")
+    n, c = x_shape[:2]
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    for ni in range(n):
+        for ci in range(c):
+            for yo in range(oh):
+                for xo in range(ow):
+                    g = dy[ni, ci, yo, xo] / (kh * kw)
+                    for i in range(kh):
+                        for j in range(kw):
+                            dx[ni, ci, yo * sh + i, xo * sw + j] += g
+    return dx

@@ -89,3 +89,112 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
             buf += t(1 - dampening) * d if dampening != 0 else d
         d = d + t(momentum) * buf if nesterov else buf
     param -= t(lr) * d
+
+
+# ---- convolution and pooling -----------------------------------------------------------------
+def _windows(xp, kh, kw, sh, sw, oh, ow):
+    """A view (N, C, kh, kw, OH, OW) of every window of the padded input (no copy)."""
+    n, c = xp.shape[:2]
+    s = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, shape=(n, c, kh, kw, oh, ow),
+        strides=(s[0], s[1], s[2], s[3], s[2] * sh, s[3] * sw), writeable=False)
+
+
+def _pad(x, ph, pw):
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+
+
+def im2col(x, kh, kw, stride, pad, *, n_threads=None):
+    """Unfold windows into columns (C*kh*kw, N*OH*OW) with one strided view and one copy.
+
+    See ``nnx.kernels.loops.im2col`` for the layout.
+    """
+    x, kh, kw, sh, sw, ph, pw, oh, ow = _args.im2col_args(x, kh, kw, stride, pad)
+    n, c = x.shape[:2]
+    win = _windows(_pad(x, ph, pw), kh, kw, sh, sw, oh, ow)  # (N, C, kh, kw, OH, OW)
+    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5)).reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
+    """Fold columns back, summing overlaps: one strided add per kernel tap (kh*kw adds)."""
+    cols, x_shape, kh, kw, sh, sw, ph, pw, oh, ow = _args.col2im_args(cols, x_shape, kh, kw, stride, pad)
+    n, c, h, w = x_shape
+    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    taps = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)  # (N, C, kh, kw, OH, OW)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += taps[:, :, i, j]
+    return dxp[:, :, ph:ph + h, pw:pw + w].copy() if ph or pw else dxp
+
+
+def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
+    """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns."""
+    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    n = x.shape[0]
+    oc, c, kh, kw = w.shape
+    cols = im2col(x, kh, kw, (sh, sw), (ph, pw))
+    y = (w.reshape(oc, -1) @ cols).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+    if b is not None:
+        y = y + b.reshape(1, oc, 1, 1)
+    return (np.ascontiguousarray(y),
+            _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), cols))
+
+
+def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
+    """``(dx, dw, db)`` from the cached columns: dw = dY cols^T, dx = col2im(W^T dY)."""
+    dy = _args.conv2d_backward_args(dy, cache)
+    w = cache.w
+    oc = w.shape[0]
+    dy2 = dy.transpose(1, 0, 2, 3).reshape(oc, -1)  # (OC, N*OH*OW)
+    dw = (dy2 @ cache.cols.T).reshape(w.shape)
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    dx = None
+    if input_grad:
+        dx = col2im(w.reshape(oc, -1).T @ dy2, cache.x.shape, w.shape[2], w.shape[3],
+                    cache.stride, cache.pad)
+    return dx, dw, db
+
+
+def maxpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Max over windows via a strided view; argmax as flat (H*W) plane indices, first on ties."""
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "maxpool2d_forward")
+    w = x.shape[3]
+    win = _windows(x, kh, kw, sh, sw, oh, ow)  # (N, C, kh, kw, OH, OW)
+    flat = win.reshape(*x.shape[:2], kh * kw, oh, ow)
+    # NaN must win as in torch: argmax of "isnan, then value" keeps the first NaN/maximum.
+    nan = np.isnan(flat)
+    k_best = np.where(nan.any(axis=2), nan.argmax(axis=2), flat.argmax(axis=2))
+    y = np.take_along_axis(flat, k_best[:, :, None], axis=2)[:, :, 0]
+    i, j = np.divmod(k_best, kw)
+    rows = np.arange(oh).reshape(oh, 1) * sh + i
+    colsx = np.arange(ow).reshape(1, ow) * sw + j
+    return np.ascontiguousarray(y), (rows * w + colsx).astype(np.int64)
+
+
+def maxpool2d_backward(dy, argmax, x_shape, *, n_threads=None):
+    """Scatter-add dy onto the argmax positions (np.add.at handles overlapping windows)."""
+    dy, argmax, x_shape = _args.maxpool_backward_args(dy, argmax, x_shape)
+    n, c, h, w = x_shape
+    dx = np.zeros((n * c, h * w), dtype=dy.dtype)
+    planes = np.repeat(np.arange(n * c), argmax[0, 0].size) if argmax.size else np.zeros(0, int)
+    np.add.at(dx, (planes, argmax.reshape(-1)), dy.reshape(-1))
+    return dx.reshape(x_shape)
+
+
+def avgpool2d_forward(x, k, stride=None, *, n_threads=None):
+    """Mean over windows via a strided view."""
+    x, kh, kw, sh, sw, oh, ow = _args.pool_args(x, k, stride, "avgpool2d_forward")
+    return _windows(x, kh, kw, sh, sw, oh, ow).mean(axis=(2, 3)).astype(x.dtype, copy=False)
+
+
+def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
+    """Spread dy / (kh*kw) over each window: one strided add per tap."""
+    dy, x_shape, kh, kw, sh, sw, oh, ow = _args.pool_backward_args(dy, x_shape, k, stride,
+                                                                   "avgpool2d_backward")
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    g = dy / dy.dtype.type(kh * kw)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += g
+    return dx

@@ -1,0 +1,200 @@
+"""MNIST and Fashion-MNIST from the original IDX ``.gz`` files.
+
+Where the files are looked for, in order: ``root`` (if given), ``$NNX_DATA_DIR``, then the user
+cache (``$XDG_CACHE_HOME/nnx`` or ``~/.cache/nnx``); in each, ``<dir>/<kind>/`` and then
+``<dir>/`` itself. ``download=True`` fetches missing files from a mirror list into ``root``
+(or the cache), verifying each file's published MD5 and renaming a finished temporary file
+into place, so an interrupted download never leaves a half-written file behind.
+"""
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("mnist", "fashion-mnist")
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+# The MD5s published by the data sets' authors (also in shared/data/README.md).
+MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+# Tried in order; configurable per call (``mirrors=``) or by editing this dict.
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+_MAGIC = {1: 2049, 3: 2051}  # IDX magic by number of dimensions (unsigned-byte data)
+
+
+def cache_dir():
+    """The user cache folder nnx downloads into when no ``root`` is given."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nnx"
+
+
+def _candidates(root, kind):
+    bases = [Path(root)] if root is not None else []
+    if os.environ.get("NNX_DATA_DIR"):
+        bases.append(Path(os.environ["NNX_DATA_DIR"]))
+    bases.append(cache_dir())
+    out = []
+    for b in bases:
+        out += [b / kind, b]
+    return out
+
+
+def _find(root, kind):
+    for d in _candidates(root, kind):
+        if all((d / f).is_file() for f in FILES.values()):
+            return d
+    return None
+
+
+def read_idx(path, ndim):
+    """Parse one gzip-compressed IDX file of unsigned bytes with ``ndim`` dimensions.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not gzip, is truncated, has the wrong magic number or
+        dimension count, or holds fewer or more bytes than its header declares.
+    """
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"load_mnist: {path}: not a readable gzip file ({exc})") from exc
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise ValueError(f"load_mnist: {path}: truncated header ({len(data)} bytes)")
+    magic = int.from_bytes(data[:4], "big")
+    if magic != _MAGIC[ndim]:
+        raise ValueError(f"load_mnist: {path}: bad magic number {magic}, expected {_MAGIC[ndim]} "
+                         f"(an IDX file of unsigned bytes with {ndim} dimensions)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    expect = head + int(np.prod(shape, dtype=np.int64))
+    if len(data) != expect:
+        raise ValueError(f"load_mnist: {path}: header declares shape {shape} ({expect} bytes) but "
+                         f"the file holds {len(data)} bytes (truncated or corrupt)")
+    return np.frombuffer(data, dtype=np.uint8, offset=head).reshape(shape)
+
+
+def _md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download(kind, dest, mirrors, timeout=60):
+    """Fetch the missing files of ``kind`` into ``dest`` with MD5 check and atomic rename."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, md5 in MD5[kind].items():
+        target = dest / name
+        if target.is_file() and _md5(target) == md5:
+            continue
+        errors = []
+        for base in mirrors:
+            url = base.rstrip("/") + "/" + name
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
+            try:
+                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                    for block in iter(lambda: resp.read(1 << 20), b""):
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                got = _md5(tmp)
+                if got != md5:
+                    errors.append(f"{url}: MD5 {got} != published {md5}")
+                    continue
+                os.replace(tmp, target)
+                break
+            except OSError as exc:  # URLError, HTTPError, timeouts are OSErrors
+                errors.append(f"{url}: {exc}")
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            raise OSError(f"load_mnist: could not download {name}: " + "; ".join(errors))
+
+
+def load_mnist(root=None, kind="mnist", download=False, *, mirrors=None):
+    """Load MNIST or Fashion-MNIST.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Folder holding the four ``.gz`` files (directly or in ``<root>/<kind>/``).
+    kind : {"mnist", "fashion-mnist"}
+    download : bool
+        Fetch missing files (MD5-verified) into ``root`` or the user cache.
+    mirrors : list of str, optional
+        Base URLs to try in order (default ``MIRRORS[kind]``).
+
+    Returns
+    -------
+    X_train : ndarray (60000, 1, 28, 28) float32 in [0, 1]
+    y_train : ndarray (60000,) int64
+    X_test : ndarray (10000, 1, 28, 28) float32 in [0, 1]
+    y_test : ndarray (10000,) int64
+
+    Raises
+    ------
+    FileNotFoundError
+        Files missing and ``download=False`` (the message lists where nnx looked).
+    ValueError
+        A corrupt or truncated file (named), or an unknown ``kind``.
+    OSError
+        Every mirror failed for a file.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"load_mnist: kind: expected one of {KINDS}, got {kind!r}")
+    found = _find(root, kind)
+    if found is None:
+        if not download:
+            looked = ", ".join(str(d) for d in _candidates(root, kind))
+            raise FileNotFoundError(
+                f"load_mnist: the {kind} files ({', '.join(FILES.values())}) are not in any of: "
+                f"{looked}. Set NNX_DATA_DIR, pass root=, or use download=True."
+            )
+        found = (Path(root) if root is not None else cache_dir()) / kind
+        _download(kind, found, mirrors if mirrors is not None else MIRRORS[kind])
+    arrays = {}
+    for key, name in FILES.items():
+        arrays[key] = read_idx(found / name, 3 if key.endswith("images") else 1)
+    out = []
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+            raise ValueError(f"load_mnist: {found}: {split} images {images.shape} do not match "
+                             f"labels {labels.shape} (expected (N, 28, 28) and (N,))")
+        if labels.size and labels.max() > 9:
+            raise ValueError(f"load_mnist: {found / FILES[f'{split}_labels']}: label {labels.max()} "
+                             "outside 0..9")
+        x = images.reshape(-1, 1, 28, 28).astype(np.float32)
+        x *= np.float32(1 / 255)
+        out += [x, labels.astype(np.int64)]
+    return tuple(out)

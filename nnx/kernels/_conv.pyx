@@ -1,0 +1,260 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Convolution (im2col + register-tiled GEMM per sample) and im2col/col2im, compiled tier.
+
+Design:
+- Batch-chunked, never the full column matrix: each thread owns scratch buffers for ONE
+  sample's columns (C*KH*KW x OH*OW, a few hundred KB, L2-resident), reused for every sample
+  it handles, instead of the (C*KH*KW x N*OH*OW) matrix the NumPy tier allocates (75 MB for a
+  64x32x32x32 batch with 3x3 kernels).
+- The GEMMs run in nnx_gemm.h's tile kernel inside the nogil prange; scratch is padded with
+  zero rows/columns so the kernel only sees full MR x NR tiles. The output is written in NCHW
+  directly (y[n] = W @ cols_n), with the bias added in the copy-out epilogue.
+- Forward: prange over samples. Backward: prange over fixed chunks of CHUNK samples; each chunk
+  accumulates its own dW^T = sum_n cols_n dY_n^T in order, and the caller adds the chunk
+  partials in chunk order. The chunking depends only on N, never on the thread count, so dW is
+  bit-identical for any number of threads. dx (when wanted) = col2im(W^T dY_n), sample by sample.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
+
+cdef extern from "nnx_gemm.h" nogil:
+    int NNX_MR
+    int NNX_NR
+    int nnx_gemm_tiles_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
+                           const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc, int accumulate)
+    int nnx_gemm_tiles_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
+                           const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc, int accumulate)
+    int NNX_NT_B
+    void nnx_gemm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
+                         const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc, int accumulate)
+    void nnx_gemm_nt_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
+                         const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc, int accumulate)
+
+MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
+NR = NNX_NR  # column multiple of the scratch panels
+NT_B = NNX_NT_B  # row multiple of dY (output channels) for the weight-gradient kernel
+
+CHUNK = 4  # samples per dW partial sum (fixed: the reduction order must not follow threads)
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t m) noexcept nogil:
+    return (v + m - 1) // m * m
+
+
+cdef inline int _gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
+                      const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
+                      int accumulate) noexcept nogil:
+    if floating is float:
+        return nnx_gemm_tiles_f32(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+    return nnx_gemm_tiles_f64(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+
+
+cdef inline void _gemm_nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
+                          const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
+                          int accumulate) noexcept nogil:
+    if floating is float:
+        nnx_gemm_nt_f32(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+    else:
+        nnx_gemm_nt_f64(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+
+
+cdef inline void _valid_range(Py_ssize_t j, Py_ssize_t pw, Py_ssize_t sw, Py_ssize_t w,
+                              Py_ssize_t ow, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output columns [lo, hi) whose input column ow*sw + j - pw lies inside [0, w)."""
+    cdef Py_ssize_t a = pw - j, b = w - 1 + pw - j
+    lo[0] = 0 if a <= 0 else (a + sw - 1) // sw
+    hi[0] = 0 if b < 0 else b // sw + 1
+    if hi[0] > ow:
+        hi[0] = ow
+    if lo[0] > hi[0]:
+        lo[0] = hi[0]
+
+
+cdef void _im2col_sample(const floating* x, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w,
+                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oh, Py_ssize_t ow,
+                         floating* cols, Py_ssize_t ldc) noexcept nogil:
+    """cols[r, oy*ow + ox] := xpad[ci, oy*sh + i, ox*sw + j] for r = (ci*kh + i)*kw + j."""
+    cdef Py_ssize_t ci, i, j, oy, ox, yi, lo, hi, r
+    cdef floating* dst
+    cdef const floating* src
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                r = (ci * kh + i) * kw + j
+                _valid_range(j, pw, sw, w, ow, &lo, &hi)
+                for oy in range(oh):
+                    dst = cols + r * ldc + oy * ow
+                    yi = oy * sh + i - ph
+                    if yi < 0 or yi >= h:
+                        memset(dst, 0, ow * sizeof(floating))
+                        continue
+                    src = x + (ci * h + yi) * w + j - pw
+                    # Rows are short (10-32 values): zero only the padded ends that exist, and
+                    # copy short rows with a plain loop (a libc call costs more than the copy).
+                    for ox in range(lo):
+                        dst[ox] = 0
+                    if sw == 1 and hi - lo >= 32:
+                        memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                    elif sw == 1:
+                        for ox in range(lo, hi):
+                            dst[ox] = src[ox]
+                    else:
+                        for ox in range(lo, hi):
+                            dst[ox] = src[ox * sw]
+                    for ox in range(hi, ow):
+                        dst[ox] = 0
+
+
+cdef void _col2im_sample(const floating* cols, Py_ssize_t ldc, Py_ssize_t c, Py_ssize_t h,
+                         Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oh, Py_ssize_t ow,
+                         floating* dx) noexcept nogil:
+    """dx (zeroed here) := sum of every column entry onto the pixel it was read from."""
+    cdef Py_ssize_t ci, i, j, oy, ox, yi, lo, hi, r
+    cdef const floating* src
+    cdef floating* dst
+    memset(dx, 0, c * h * w * sizeof(floating))
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                r = (ci * kh + i) * kw + j
+                _valid_range(j, pw, sw, w, ow, &lo, &hi)
+                for oy in range(oh):
+                    yi = oy * sh + i - ph
+                    if yi < 0 or yi >= h:
+                        continue
+                    src = cols + r * ldc + oy * ow
+                    dst = dx + (ci * h + yi) * w + j - pw
+                    if sw == 1:
+                        for ox in range(lo, hi):
+                            dst[ox] += src[ox]
+                    else:
+                        for ox in range(lo, hi):
+                            dst[ox * sw] += src[ox]
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
+           int ph, int pw, int oh, int ow, int n_threads):
+    """cols (C*kh*kw, N*OH*OW) := the windows of x; one sample per prange iteration."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t p = oh * ow, ld = n * p, s
+    with nogil:
+        for s in prange(n, schedule='static', num_threads=n_threads):
+            _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                           &cols[0, 0] + s * p, ld)
+
+
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int kw, int sh, int sw,
+           int ph, int pw, int oh, int ow, int n_threads):
+    """dx := col2im(cols); each thread owns whole samples of dx, so no atomics are needed."""
+    cdef Py_ssize_t n = dx.shape[0], c = dx.shape[1], h = dx.shape[2], w = dx.shape[3]
+    cdef Py_ssize_t p = oh * ow, ld = n * p, s
+    with nogil:
+        for s in prange(n, schedule='static', num_threads=n_threads):
+            _col2im_sample(&cols[0, 0] + s * p, ld, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                           &dx[s, 0, 0, 0])
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
+                   const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw, int sh,
+                   int sw, int ph, int pw, int n_threads):
+    """y[n] := W cols_n + b. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows appended;
+    ``bias`` has OC entries (zeros when the layer has none). Returns 0, or -1 if out of memory."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
+    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, NNX_NR), ocp = wpad.shape[0], ckk = wpad.shape[1]
+    cdef Py_ssize_t s, o, q
+    cdef floating* cols
+    cdef floating* out
+    cdef floating* dst
+    cdef floating bo
+    cdef int failed = 0
+    cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
+    with nogil, parallel(num_threads=n_threads):
+        cols = <floating*> calloc(ckk * pp, sizeof(floating))  # padded columns stay 0
+        out = <floating*> calloc(ocp * pp, sizeof(floating))
+        if cols == NULL or out == NULL:
+            fail[0] = 1
+        for s in prange(n, schedule='static'):
+            if cols == NULL or out == NULL:
+                continue
+            _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, cols, pp)
+            if _gemm(ocp, pp, ckk, &wpad[0, 0], ckk, cols, pp, out, pp, 0) != 0:
+                fail[0] = 1
+            for o in range(oc):
+                bo = bias[o]
+                dst = &y[s, o, 0, 0]
+                for q in range(p):
+                    dst[q] = out[o * pp + q] + bo
+        free(cols)
+        free(out)
+    return -1 if failed else 0
+
+
+def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
+                    const floating[:, :, :, ::1] dy, floating[:, :, ::1] dw_parts, bint dw_as_nn,
+                    floating[:, :, :, ::1] dx, bint input_grad, int kh, int kw, int sh, int sw,
+                    int ph, int pw, int n_threads):
+    """Weight-gradient partials per chunk of CHUNK samples, and dx when ``input_grad``.
+
+    Two forms of dW_chunk = sum_n dY_n cols_n^T, chosen by the caller:
+    - ``dw_as_nn``: dw_parts[k] is dW^T, (round_up(C*kh*kw, MR) x round_up(OC, NR)), computed
+      as cols_n (tile GEMM) dY_n^T -- best when OC fills the 16-wide tiles;
+    - otherwise dw_parts[k] is dW, (round_up(OC, NT_B) x round_up(C*kh*kw, MR)), from the
+      dot-product kernel -- no padding of a small OC up to 16 (LeNet's 6 channels).
+    dx[n] := col2im(W^T dY_n). ``wt`` is W^T as (round_up(C*kh*kw, MR), OC), zero rows appended.
+    Returns 0, or -1 if out of memory.
+    """
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
+    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, NNX_NR), ckkp = wt.shape[0]
+    cdef Py_ssize_t ocp = dw_parts.shape[1] if not dw_as_nn else _round_up(oc, NNX_NT_B)
+    cdef Py_ssize_t ocq = dw_parts.shape[2] if dw_as_nn else 0
+    cdef Py_ssize_t n_chunks = dw_parts.shape[0], chunk = CHUNK
+    cdef Py_ssize_t k, s, o, q, first
+    cdef floating* cols
+    cdef floating* dcols
+    cdef floating* dyp
+    cdef floating* dyt
+    cdef const floating* src
+    cdef int failed = 0
+    cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
+    with nogil, parallel(num_threads=n_threads):
+        cols = <floating*> calloc(ckkp * pp, sizeof(floating))   # padding rows/columns stay 0
+        dcols = <floating*> calloc(ckkp * pp, sizeof(floating))
+        dyp = <floating*> calloc(ocp * pp, sizeof(floating))     # padding rows/columns stay 0
+        dyt = <floating*> calloc(p * ocq if dw_as_nn else 1, sizeof(floating))
+        if cols == NULL or dcols == NULL or dyp == NULL or dyt == NULL:
+            fail[0] = 1
+        for k in prange(n_chunks, schedule='static'):
+            if cols == NULL or dcols == NULL or dyp == NULL or dyt == NULL:
+                continue
+            first = 1
+            for s in range(k * chunk, min(n, (k + 1) * chunk)):
+                _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, cols, pp)
+                for o in range(oc):
+                    memcpy(dyp + o * pp, &dy[s, o, 0, 0], p * sizeof(floating))
+                if dw_as_nn:
+                    for o in range(oc):
+                        src = &dy[s, o, 0, 0]
+                        for q in range(p):
+                            dyt[q * ocq + o] = src[q]
+                    if _gemm(ckkp, ocq, p, cols, pp, dyt, ocq, &dw_parts[k, 0, 0], ocq, 0 if first else 1):
+                        fail[0] = 1
+                else:
+                    _gemm_nt(ocp, ckkp, pp, dyp, pp, cols, pp, &dw_parts[k, 0, 0], ckkp,
+                             0 if first else 1)
+                first = 0
+                if input_grad:
+                    if _gemm(ckkp, pp, oc, &wt[0, 0], oc, dyp, pp, dcols, pp, 0):
+                        fail[0] = 1
+                    _col2im_sample(dcols, pp, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                                   &dx[s, 0, 0, 0])
+        free(cols)
+        free(dcols)
+        free(dyp)
+        free(dyt)
+    return -1 if failed else 0

@@ -1,0 +1,92 @@
+"""2-D convolution layer."""
+import numpy as np
+
+from .. import _config, init
+from .._validation import as_generator, check_array, check_dtype, check_positive_int
+from ..kernels._args import pair
+from ..module import Module, Parameter
+
+
+class Conv2d(Module):
+    """y = conv2d(x, W) + b over NCHW images, with torch's layout and default initialisation.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (kh, kw)
+    stride : int or (sh, sw), default 1
+    padding : int or (ph, pw), default 0 (zero padding)
+    bias : bool
+    dtype : float32 (default) or float64
+    rng : numpy.random.Generator or int seed, optional
+
+    Weight (out_channels, in_channels, kh, kw), bias (out_channels,). Training mode caches what
+    the kernel tier's backward needs (the input; the NumPy tier also its columns).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        where = "Conv2d"
+        self.in_channels = check_positive_int(in_channels, "in_channels", where)
+        self.out_channels = check_positive_int(out_channels, "out_channels", where)
+        self.kernel_size = pair(kernel_size, "kernel_size", where)
+        self.stride = pair(stride, "stride", where)
+        self.padding = pair(padding, "padding", where, minimum=0)
+        if not isinstance(bias, bool):
+            raise TypeError(f"{where}: bias: expected a bool, got {bias!r}")
+        self.dtype = check_dtype(dtype, "dtype", where)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(np.zeros(shape, self.dtype))
+        self.bias = Parameter(np.zeros(self.out_channels, self.dtype)) if bias else None
+        self._cache = None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """torch's default: kaiming_uniform(a=sqrt(5)) weight, U(+-1/sqrt(fan_in)) bias."""
+        rng = as_generator(rng, "rng", "Conv2d")
+        self.weight.data[...] = init.kaiming_uniform(rng, self.weight.shape, self.dtype)
+        if self.bias is not None:
+            fan_in, _ = init.fan_in_and_out(self.weight.shape)
+            self.bias.data[...] = init.bias_uniform(rng, fan_in, self.out_channels, self.dtype)
+
+    def forward(self, x):
+        x = check_array(x, "x", dtype=self.dtype, where="Conv2d.forward")
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d.forward: expected 4-D input (N, C, H, W) with C={self.in_channels}, "
+                f"got shape {x.shape}"
+            )
+        y, cache = _config.kernels().conv2d_forward(
+            x, self.weight.data, None if self.bias is None else self.bias.data,
+            self.stride, self.padding)
+        self._cache = cache if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        return self._backward(grad_out, True)
+
+    def backward_params(self, grad_out):
+        self._backward(grad_out, False)
+
+    def _backward(self, grad_out, input_grad):
+        cache = self._need_cache(self._cache)
+        dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Conv2d.backward")
+        dx, dw, db = _config.kernels().conv2d_backward(dy, cache, input_grad=input_grad)
+        _accumulate(self.weight, dw)
+        if self.bias is not None:
+            _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+def _accumulate(param, grad):
+    """param.grad += grad (a copy after zero_grad, so no zeros are read)."""
+    g, beta = param.grad_for_accumulate()
+    if beta == 0.0:
+        np.copyto(g, grad)
+    else:
+        g += grad

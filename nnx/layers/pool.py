@@ -1,0 +1,50 @@
+"""Max and average pooling layers (no padding, floor mode, as torch's defaults)."""
+from .. import _config
+from ..kernels._args import pair
+from ..module import Module
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", name)
+        self._cache = None
+
+    def _check(self, x):
+        if getattr(x, "ndim", None) != 4:
+            raise ValueError(f"{type(self).__name__}.forward: expected 4-D input (N, C, H, W), "
+                             f"got shape {getattr(x, 'shape', type(x).__name__)}")
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max over (kh, kw) windows; stride defaults to the kernel size. Caches the argmax
+    (first maximum on ties, NaN wins, as torch) and the input shape."""
+
+    def forward(self, x):
+        self._check(x)
+        y, argmax = _config.kernels().maxpool2d_forward(x, self.kernel_size, self.stride)
+        self._cache = (argmax, x.shape) if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        argmax, shape = self._need_cache(self._cache)
+        return _config.kernels().maxpool2d_backward(grad_out, argmax, shape)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over (kh, kw) windows; stride defaults to the kernel size. Caches the input shape."""
+
+    def forward(self, x):
+        self._check(x)
+        y = _config.kernels().avgpool2d_forward(x, self.kernel_size, self.stride)
+        self._cache = x.shape if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        shape = self._need_cache(self._cache)
+        return _config.kernels().avgpool2d_backward(grad_out, shape, self.kernel_size, self.stride)
