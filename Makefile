@@ -1,7 +1,7 @@
 # nnx developer entry points. A newcomer needs only `make run` and `make test`.
 #
 #   make run               venv + install + train the MLP on the shipped 8x8 digits
-#   make run DATA=mnist    train LeNet-5 on MNIST found through NNX_DATA_DIR (CNN issue)
+#   make run DATA=mnist    train LeNet-5 on MNIST (or DATA=fashion-mnist) found through NNX_DATA_DIR
 #   make test              venv + install + pytest (torch conformance opt-in: NNX_TEST_TORCH=1)
 #   make bench             benchmarks (bench/), regenerates bench/README.md
 #   make lint              ruff + cython-lint
@@ -15,6 +15,10 @@ TORCH_VERSION := 2.13.0
 NNX_TEST_TORCH ?=
 PYTEST_ARGS ?=
 DATA ?= digits
+# MNIST / Fashion-MNIST IDX files for the tests and examples that need them (they skip cleanly
+# without). Default: the project's shared data folder next to the checkout, when it exists.
+NNX_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
+export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
