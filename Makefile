@@ -52,6 +52,8 @@ endif
 test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 	$(PY) -c "import nnx; nnx.show_config()"
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@# The kernel benchmarks once each, untimed, so bench/ never rots (e2e runs only in make bench).
+	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-disable -k "not e2e"
 
 bench: $(VENV)/.installed torch
 	@mkdir -p bench/results

@@ -4,24 +4,37 @@ A fresh process per measurement matters: nnx and torch share libgomp when loaded
 and each configures it differently (nnx passive, torch spinning), so in one process one of
 them would run under the other's settings.
 
-usage: python _e2e_worker.py {nnx,torch} MODEL THREADS
+usage: python _e2e_worker.py {nnx,torch} {mlp,lenet5,cnn} THREADS
 """
 import sys
 import time
 
 import numpy as np
 
-BATCH, STEPS, REPEATS = 128, 20, 7
+BATCH, STEPS, REPEATS = 128, 10, 5  # best of REPEATS runs of STEPS steps
+
+
+def build(nn, model_name):
+    """The same architecture from either library (``nn`` is nnx or torch.nn)."""
+    relu = nn.ReLU
+    if model_name == "mlp":
+        return nn.Sequential(nn.Linear(784, 512), relu(), nn.Linear(512, 256), relu(), nn.Linear(256, 10))
+    if model_name == "lenet5":
+        return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), relu(), nn.MaxPool2d(2),
+                             nn.Conv2d(6, 16, 5), relu(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(400, 120), relu(), nn.Linear(120, 84), relu(), nn.Linear(84, 10))
+    if model_name == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), relu(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 64, 3, padding=1), relu(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(3136, 128), relu(), nn.Linear(128, 10))
+    raise SystemExit(f"unknown model {model_name}")
 
 
 def nnx_step(model_name, threads):
     import nnx
 
     nnx.set_num_threads(threads)
-    if model_name != "mlp":
-        raise SystemExit(f"unknown model {model_name}")
-    m = nnx.Sequential(nnx.Linear(784, 512, rng=0), nnx.ReLU(), nnx.Linear(512, 256, rng=1),
-                       nnx.ReLU(), nnx.Linear(256, 10, rng=2))
+    m = build(nnx, model_name)
     crit = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
 
@@ -39,8 +52,7 @@ def torch_step(model_name, threads):
     import torch
 
     torch.set_num_threads(threads)
-    m = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
-                            torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    m = build(torch.nn, model_name)
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
     crit = torch.nn.CrossEntropyLoss()
 
@@ -58,7 +70,8 @@ def main():
     fw, model_name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
     step, conv_x, conv_y = (nnx_step if fw == "nnx" else torch_step)(model_name, threads)
     rng = np.random.default_rng(0)
-    X = conv_x(rng.random((BATCH * STEPS, 784), dtype=np.float32))
+    shape = (784,) if model_name == "mlp" else (1, 28, 28)
+    X = conv_x(rng.random((BATCH * STEPS, *shape), dtype=np.float32))
     Y = conv_y(rng.integers(0, 10, BATCH * STEPS))
     for _ in range(5):
         step(X[:BATCH], Y[:BATCH])

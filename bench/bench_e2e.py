@@ -1,5 +1,6 @@
-"""End-to-end training throughput: MLP 784-512-256-10, batch 128, SGD momentum, synthetic
-MNIST-shaped data, nnx vs torch at 1 and 2 threads.
+"""End-to-end training throughput, batch 128, SGD momentum, synthetic MNIST-shaped data, nnx
+vs torch at 1 and 2 threads: MLP 784-512-256-10, LeNet-5, and a wider CNN
+(conv 32@3x3 -> pool -> conv 64@3x3 -> pool -> 3136-128-10).
 
 Each measurement runs in a fresh process (see _e2e_worker.py) and is the best of 7 runs of
 20 steps; the result, samples/s, is stored in ``extra_info`` and tabulated by report.py.

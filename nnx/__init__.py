@@ -17,6 +17,10 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
+from . import _malloc  # noqa: E402
+
+_malloc.tune()
+
 from . import datasets, init, kernels, optim  # noqa: E402
 from ._config import (  # noqa: E402
     get_backend,

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _config
+from . import _config, _malloc
 
 
 def config_info():
@@ -24,8 +24,10 @@ def config_info():
         "usable_cpus": _config._usable_cpus(),
         "openmp": None,
         "build_flags": None,
-        "gemm": "NumPy BLAS (np.matmul) in every tier but loops",
+        "gemm": "vectorized: NumPy BLAS; cython: nnx tile kernel up to 2^23 multiply-adds, "
+                "NumPy BLAS above",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default"),
+        "malloc_tuning": _malloc.state["reason"],
         "blas": [],
     }
     if compiled_available():
@@ -58,6 +60,7 @@ def show_config():
         f"  build flags       : {info['build_flags'] or 'n/a'}",
         f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']})",
         f"  gemm              : {info['gemm']}",
+        f"  malloc tuning     : {info['malloc_tuning']}",
     ]
     if info["blas"]:
         for b in info["blas"]:

@@ -235,8 +235,9 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
             first = 1
             for s in range(k * chunk, min(n, (k + 1) * chunk)):
                 _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, cols, pp)
-                for o in range(oc):
-                    memcpy(dyp + o * pp, &dy[s, o, 0, 0], p * sizeof(floating))
+                if input_grad or not dw_as_nn:  # dY with padded rows, for the NT kernel / dx
+                    for o in range(oc):
+                        memcpy(dyp + o * pp, &dy[s, o, 0, 0], p * sizeof(floating))
                 if dw_as_nn:
                     for o in range(oc):
                         src = &dy[s, o, 0, 0]

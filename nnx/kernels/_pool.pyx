@@ -10,36 +10,33 @@ row * W + col inside the plane, as torch's max_pool2d_with_indices returns it.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memset
+
+cdef extern from "nnx_pool.h" nogil:
+    void nnx_maxpool_plane_f32(const float* x, float* y, int64_t* arg, Py_ssize_t w,
+                               Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t kh, Py_ssize_t kw,
+                               Py_ssize_t sh, Py_ssize_t sw)
+    void nnx_maxpool_plane_f64(const double* x, double* y, int64_t* arg, Py_ssize_t w,
+                               Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t kh, Py_ssize_t kw,
+                               Py_ssize_t sh, Py_ssize_t sw)
 
 
 def maxpool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                       int64_t[:, :, :, ::1] argmax, int kh, int kw, int sh, int sw, int n_threads):
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oh = y.shape[2], ow = y.shape[3], planes = n * c
-    cdef Py_ssize_t pl, s, ch, oy, ox, i, j, where, idx
-    cdef floating best, v
+    cdef Py_ssize_t pl, ohw = oh * ow
     cdef const floating* xp
     with nogil:
         for pl in prange(planes, schedule='static', num_threads=n_threads):
-            s = pl // c
-            ch = pl % c
-            xp = &x[s, ch, 0, 0]
-            for oy in range(oh):
-                for ox in range(ow):
-                    best = -INFINITY
-                    where = oy * sh * w + ox * sw
-                    for i in range(kh):
-                        for j in range(kw):
-                            idx = (oy * sh + i) * w + ox * sw + j
-                            v = xp[idx]
-                            if v > best or v != v:
-                                best = v
-                                where = idx
-                    y[s, ch, oy, ox] = best
-                    argmax[s, ch, oy, ox] = where
+            xp = &x[0, 0, 0, 0] + pl * h * w
+            if floating is float:
+                nnx_maxpool_plane_f32(xp, &y[0, 0, 0, 0] + pl * ohw, &argmax[0, 0, 0, 0] + pl * ohw,
+                                      w, oh, ow, kh, kw, sh, sw)
+            else:
+                nnx_maxpool_plane_f64(xp, &y[0, 0, 0, 0] + pl * ohw, &argmax[0, 0, 0, 0] + pl * ohw,
+                                      w, oh, ow, kh, kw, sh, sw)
 
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax,

@@ -8,7 +8,7 @@ NumPy's BLAS threads for the same two cores.
 import numpy as np
 
 from .._config import resolve_threads
-from . import _activations, _args, _conv, _losses, _optim, _pool
+from . import _activations, _args, _conv, _gemm, _losses, _optim, _pool
 from . import vectorized as _vectorized
 
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
@@ -22,13 +22,38 @@ def _threads(n_threads, work, threshold):
     return 1 if work < threshold else n
 
 
+# Products up to this many multiply-adds run in nnx's own tile kernel (single thread, no BLAS);
+# larger ones go to NumPy's BLAS. Waking OpenBLAS's pool for a small product costs more than
+# it saves, and its workers then spin beside the OpenMP kernels (see _gemm.pyx).
+GEMM_OWN_MAX_MACS = 1 << 23
+
+
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=None):
     """C := op(A) op(B) + beta C.
 
-    For now this calls NumPy's BLAS (threads follow ``nnx.set_num_threads``); a Cython blocked
-    GEMM is planned. See ``nnx.kernels.loops.gemm`` for the parameters.
+    Small products (<= GEMM_OWN_MAX_MACS multiply-adds) use nnx's register-tiled kernel on
+    padded copies; larger ones call NumPy's BLAS (threads follow ``nnx.set_num_threads``).
+    See ``nnx.kernels.loops.gemm`` for the parameters.
     """
-    return _vectorized.gemm(a, b, trans_a, trans_b, out, beta)
+    a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
+    if m * n * k > GEMM_OWN_MAX_MACS or k == 0:
+        return _vectorized.gemm(a, b, trans_a, trans_b, out, beta)
+    ap = np.zeros((_round_up(m, _gemm.MR), k), dtype=a.dtype)
+    ap[:m] = a.T if trans_a else a
+    bp = np.zeros((k, _round_up(n, _gemm.NR)), dtype=a.dtype)
+    bp[:, :n] = b.T if trans_b else b
+    cp = np.empty((ap.shape[0], bp.shape[1]), dtype=a.dtype)
+    _check_alloc(_gemm.gemm_tiles(ap, bp, cp), "gemm")
+    prod = cp[:m, :n]
+    if out is None:
+        return np.ascontiguousarray(prod)
+    if beta == 0.0:
+        np.copyto(out, prod)
+    else:
+        if beta != 1.0:
+            out *= out.dtype.type(beta)
+        out += prod
+    return out
 
 
 def relu_forward(x, *, n_threads=None):
@@ -95,6 +120,8 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
 # A conv or pool call goes parallel when it has at least this many output elements (below it
 # the OpenMP fork/join and wake-up cost more than the work).
 PARALLEL_MIN_CONV_OUTPUTS = 1 << 13
+# Output images with at least this many pixels take the dot-product weight-gradient kernel.
+DW_DOT_MIN_PIXELS = 512
 
 
 def _round_up(v, m):
@@ -156,9 +183,10 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     wt = np.zeros((_round_up(ckk, _conv.MR), oc), dtype=x.dtype)
     wt[:ckk] = w.reshape(oc, ckk).T
     n_chunks = _round_up(n, _conv.CHUNK) // _conv.CHUNK
-    # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide tiles; otherwise the
-    # dot-product kernel, which pads OC only to 4 (measured: LeNet conv1, OC=6, 3.4x faster).
-    as_nn = oc % _conv.NR == 0
+    # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide tiles and images are
+    # small; otherwise the dot-product kernel, which pads OC only to 4 and needs no transpose
+    # of dY (measured: LeNet conv1, OC=6, 3.4x faster; 1->32 channels on 28x28, 2x faster).
+    as_nn = oc % _conv.NR == 0 and dy.shape[2] * dy.shape[3] < DW_DOT_MIN_PIXELS
     parts = np.empty((n_chunks, wt.shape[0], oc) if as_nn else
                      (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else x[:0]

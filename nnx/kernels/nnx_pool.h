@@ -1,0 +1,46 @@
+/* nnx_pool.h -- max pooling of one plane, taps outermost so each inner loop is a whole row.
+ *
+ * Why C: with `restrict` pointers and plain selects gcc vectorises this loop (compare, blend
+ * value and index); the same loop written in Cython stayed scalar with a data-dependent
+ * branch, which on real activations mispredicts about once per output (26 ns per output vs
+ * ~2 ns here). Selection rule as torch: take the tap if it is larger or NaN, so ties keep the
+ * earlier tap and a NaN wins. Per-CPU clones as in nnx_math.h.
+ */
+#ifndef NNX_POOL_H
+#define NNX_POOL_H
+#include <stddef.h>
+#include <math.h>
+#include <stdint.h>
+#include "nnx_math.h" /* NNX_MULTIVERSION */
+
+/* One (H, W) plane: for each output row, every tap of the window sweeps the whole row. */
+#define NNX_DEFINE_MAXPOOL_PLANE(NAME, T)                                                     \
+NNX_MULTIVERSION static void NAME(const T *restrict x, T *restrict y, int64_t *restrict arg,  \
+                                  ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh,      \
+                                  ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)                   \
+{                                                                                             \
+    for (ptrdiff_t oy = 0; oy < oh; oy++) {                                                   \
+        T *restrict best = y + oy * ow;                                                       \
+        int64_t *restrict where = arg + oy * ow;                                              \
+        for (ptrdiff_t o = 0; o < ow; o++) {                                                  \
+            best[o] = -INFINITY;                                                              \
+            where[o] = oy * sh * w + o * sw;                                                  \
+        }                                                                                     \
+        for (ptrdiff_t i = 0; i < kh; i++)                                                    \
+            for (ptrdiff_t j = 0; j < kw; j++) {                                              \
+                ptrdiff_t base = (oy * sh + i) * w + j;                                       \
+                for (ptrdiff_t o = 0; o < ow; o++) {                                          \
+                    ptrdiff_t idx = base + o * sw;                                            \
+                    T v = x[idx], b = best[o];                                                \
+                    int take = (v > b) | (v != v);                                            \
+                    best[o] = take ? v : b;                                                   \
+                    where[o] = take ? (int64_t)idx : where[o];                                \
+                }                                                                             \
+            }                                                                                 \
+    }                                                                                         \
+}
+
+NNX_DEFINE_MAXPOOL_PLANE(nnx_maxpool_plane_f32, float)
+NNX_DEFINE_MAXPOOL_PLANE(nnx_maxpool_plane_f64, double)
+
+#endif
