@@ -15,9 +15,11 @@ cdef extern from "nnx_gemm.h" nogil:
     int NNX_MR
     int NNX_NR
     int nnx_gemm_tiles_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
-                           const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc, int accumulate)
+                           const Py_ssize_t* aoff, const float* B, Py_ssize_t ldb,
+                           const Py_ssize_t* boff, float* C, Py_ssize_t ldc, int accumulate)
     int nnx_gemm_tiles_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
-                           const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc, int accumulate)
+                           const Py_ssize_t* aoff, const double* B, Py_ssize_t ldb,
+                           const Py_ssize_t* boff, double* C, Py_ssize_t ldc, int accumulate)
 
 MR = NNX_MR
 NR = NNX_NR
@@ -32,7 +34,7 @@ def gemm_tiles(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, :
         return 0
     with nogil:
         if floating is float:
-            status = nnx_gemm_tiles_f32(m, n, k, &a[0, 0], k, &b[0, 0], n, &c[0, 0], n, 0)
+            status = nnx_gemm_tiles_f32(m, n, k, &a[0, 0], k, NULL, &b[0, 0], n, NULL, &c[0, 0], n, 0)
         else:
-            status = nnx_gemm_tiles_f64(m, n, k, &a[0, 0], k, &b[0, 0], n, &c[0, 0], n, 0)
+            status = nnx_gemm_tiles_f64(m, n, k, &a[0, 0], k, NULL, &b[0, 0], n, NULL, &c[0, 0], n, 0)
     return status

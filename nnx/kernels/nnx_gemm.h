@@ -31,27 +31,34 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
 /* Measured on the AVX-512 dev machine (one core, GFLOP/s, shapes of the conv layers):
  * 4x16 unpacked 44-64, 8x16 unpacked 68-87, 8x16 with the B panel packed 88-102. Packing
  * matters because B's rows are ldb apart (4 KB for a 32x32 image): the packed K x 16 panel
- * is contiguous and is reused by every row block. Returns -1 if the panel can't be allocated. */
+ * is contiguous and is reused by every row block. Returns -1 if the panel can't be allocated.
+ * Row k of B starts at B + boff[k] when an offset table is given (else B + k*ldb), and row r of
+ * A at A + aoff[r] (else A + r*lda): that lets the convolution use shifted views of the padded
+ * image as the rows of its column matrix without building it. */
 #define NNX_DEFINE_GEMM_TILES(NAME, T, V, VU)                                                 \
 NNX_MULTIVERSION static int NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                      \
-                                 const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,       \
+                                 const T *A, ptrdiff_t lda, const ptrdiff_t *aoff,            \
+                                 const T *B, ptrdiff_t ldb, const ptrdiff_t *boff,            \
                                  T *C, ptrdiff_t ldc, int accumulate)                         \
 {                                                                                             \
     T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * NNX_NR * sizeof(T));                      \
     if (panel == NULL) return -1;                                                             \
     for (ptrdiff_t j0 = 0; j0 < N; j0 += NNX_NR) {                                            \
         for (ptrdiff_t k = 0; k < K; k++)                                                     \
-            *(VU *)(panel + k * NNX_NR) = *(const VU *)(B + k * ldb + j0);                    \
+            *(VU *)(panel + k * NNX_NR) =                                                     \
+                *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0);                           \
         for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_MR) {                                        \
             T *c = C + m0 * ldc + j0;                                                         \
-            const T *a = A + m0 * lda;                                                        \
+            const T *ar[NNX_MR];                                                              \
+            for (int r = 0; r < NNX_MR; r++)                                                  \
+                ar[r] = A + (aoff ? aoff[m0 + r] : (m0 + r) * lda);                           \
             V acc[NNX_MR];                                                                    \
             for (int r = 0; r < NNX_MR; r++)                                                  \
                 acc[r] = accumulate ? *(const VU *)(c + r * ldc) : (V){0};                    \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 const V bk = *(const VU *)(panel + k * NNX_NR);                               \
                 for (int r = 0; r < NNX_MR; r++)                                              \
-                    acc[r] += a[r * lda + k] * bk;                                            \
+                    acc[r] += ar[r][k] * bk;                                                  \
             }                                                                                 \
             for (int r = 0; r < NNX_MR; r++)                                                  \
                 *(VU *)(c + r * ldc) = acc[r];                                                \
@@ -67,7 +74,7 @@ NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f64, double, nnx_v16d, nnx_v16d_u)
 /* C (M x N, ldc) := A (M x K, lda) * B^T [+ C], B given as N x K (ldb): each C element is a
  * dot product of two contiguous rows. Used for the weight gradient dW = dY cols^T, where both
  * operands are stored with the long pixel axis contiguous. M and N multiples of NNX_NT_B,
- * K a multiple of NNX_NR (callers zero-pad). A NNX_NT_B x NNX_NT_B block keeps 16 NR-wide
+ * K a multiple of NNX_NR (callers zero-pad). Row q of B starts at B + boff[q] if given. A NNX_NT_B x NNX_NT_B block keeps 16 NR-wide
  * accumulators: per K step it loads 8 vectors for 16 FMAs. Each accumulator is reduced
  * across its lanes in a fixed pairwise order, so the sum order never depends on threads. */
 #define NNX_NT_B 4
@@ -75,7 +82,7 @@ NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f64, double, nnx_v16d, nnx_v16d_u)
 #define NNX_DEFINE_GEMM_NT(NAME, T, V, VU)                                                    \
 NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
                                   const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
-                                  T *C, ptrdiff_t ldc, int accumulate)                        \
+                                  const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate) \
 {                                                                                             \
     for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_NT_B) {                                          \
         for (ptrdiff_t n0 = 0; n0 < N; n0 += NNX_NT_B) {                                      \
@@ -85,7 +92,8 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
             for (ptrdiff_t k = 0; k < K; k += NNX_NR) {                                       \
                 V av[NNX_NT_B], bv[NNX_NT_B];                                                 \
                 for (int r = 0; r < NNX_NT_B; r++) av[r] = *(const VU *)(A + (m0 + r) * lda + k); \
-                for (int q = 0; q < NNX_NT_B; q++) bv[q] = *(const VU *)(B + (n0 + q) * ldb + k); \
+                for (int q = 0; q < NNX_NT_B; q++)                                            \
+                    bv[q] = *(const VU *)(B + (boff ? boff[n0 + q] : (n0 + q) * ldb) + k);    \
                 for (int r = 0; r < NNX_NT_B; r++)                                            \
                     for (int q = 0; q < NNX_NT_B; q++) acc[r][q] += av[r] * bv[q];            \
             }                                                                                 \
