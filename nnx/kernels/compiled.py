@@ -26,6 +26,7 @@ def _threads(n_threads, work, threshold):
 # larger ones go to NumPy's BLAS. Waking OpenBLAS's pool for a small product costs more than
 # it saves, and its workers then spin beside the OpenMP kernels (see _gemm.pyx).
 GEMM_OWN_MAX_MACS = 1 << 23
+GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the tile GEMM runs on one thread
 
 
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=None):
@@ -38,15 +39,27 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=No
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     if m * n * k > GEMM_OWN_MAX_MACS or k == 0:
         return _vectorized.gemm(a, b, trans_a, trans_b, out, beta)
-    ap = np.zeros((_round_up(m, _gemm.MR), k), dtype=a.dtype)
-    ap[:m] = a.T if trans_a else a
-    bp = np.zeros((k, _round_up(n, _gemm.NR)), dtype=a.dtype)
-    bp[:, :n] = b.T if trans_b else b
-    cp = np.empty((ap.shape[0], bp.shape[1]), dtype=a.dtype)
-    _check_alloc(_gemm.gemm_tiles(ap, bp, cp), "gemm")
+    mp, np_ = _round_up(m, _gemm.MR), _round_up(n, _gemm.NR)
+    # Copy (and pad) an operand only when its layout is not already what the kernel reads.
+    if trans_a or mp != m:
+        ap = np.zeros((mp, k), dtype=a.dtype)
+        ap[:m] = a.T if trans_a else a
+    else:
+        ap = a
+    if trans_b or np_ != n:
+        bp = np.zeros((k, np_), dtype=a.dtype)
+        bp[:, :n] = b.T if trans_b else b
+    else:
+        bp = b
+    direct = out is not None and beta == 0.0 and (mp, np_) == (m, n)
+    cp = out if direct else np.empty((mp, np_), dtype=a.dtype)
+    nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
+    _check_alloc(_gemm.gemm_tiles(ap, bp, cp, nt), "gemm")
+    if direct:
+        return out
     prod = cp[:m, :n]
     if out is None:
-        return np.ascontiguousarray(prod)
+        return prod if (mp, np_) == (m, n) else np.ascontiguousarray(prod)
     if beta == 0.0:
         np.copyto(out, prod)
     else:
