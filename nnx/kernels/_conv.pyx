@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Convolution (im2col + register-tiled GEMM per sample) and im2col/col2im, compiled tier.
+"""Convolution (per-sample GEMMs in nogil code) and im2col/col2im, compiled tier.
 
-Design:
+Design (stride 1 takes the im2col-free path at the end of this file; other strides these):
 - Batch-chunked, never the full column matrix: each thread owns scratch buffers for ONE
   sample's columns (C*KH*KW x OH*OW, a few hundred KB, L2-resident), reused for every sample
   it handles, instead of the (C*KH*KW x N*OH*OW) matrix the NumPy tier allocates (75 MB for a
@@ -10,7 +10,7 @@ Design:
   zero rows/columns so the kernel only sees full MR x NR tiles. The output is written in NCHW
   directly (y[n] = W @ cols_n), with the bias added in the copy-out epilogue.
 - Forward: prange over samples. Backward: prange over fixed chunks of CHUNK samples; each chunk
-  accumulates its own dW^T = sum_n cols_n dY_n^T in order, and the caller adds the chunk
+  accumulates its own dW = sum_n dY_n cols_n^T in order, and the caller adds the chunk
   partials in chunk order. The chunking depends only on N, never on the thread count, so dW is
   bit-identical for any number of threads. dx (when wanted) = col2im(W^T dY_n), sample by sample.
 """

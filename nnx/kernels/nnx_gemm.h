@@ -74,8 +74,9 @@ NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f64, double, nnx_v16d, nnx_v16d_u)
 /* C (M x N, ldc) := A (M x K, lda) * B^T [+ C], B given as N x K (ldb): each C element is a
  * dot product of two contiguous rows. Used for the weight gradient dW = dY cols^T, where both
  * operands are stored with the long pixel axis contiguous. M and N multiples of NNX_NT_B,
- * K a multiple of NNX_NR (callers zero-pad). Row q of B starts at B + boff[q] if given. A NNX_NT_B x NNX_NT_B block keeps 16 NR-wide
- * accumulators: per K step it loads 8 vectors for 16 FMAs. Each accumulator is reduced
+ * K a multiple of NNX_NR (callers zero-pad). Row q of B starts at B + boff[q] if given.
+ * A NNX_NT_B x NNX_NT_B block keeps 16 NR-wide accumulators: per K step it loads 8 vectors
+ * for 16 FMAs. Each accumulator is reduced
  * across its lanes in a fixed pairwise order, so the sum order never depends on threads. */
 #define NNX_NT_B 4
 
