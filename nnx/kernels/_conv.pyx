@@ -19,22 +19,8 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
-cdef extern from "nnx_gemm.h" nogil:
-    int NNX_MR
-    int NNX_NR
-    int nnx_gemm_tiles_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
-                           const Py_ssize_t* aoff, const float* B, Py_ssize_t ldb,
-                           const Py_ssize_t* boff, float* C, Py_ssize_t ldc, int accumulate)
-    int nnx_gemm_tiles_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
-                           const Py_ssize_t* aoff, const double* B, Py_ssize_t ldb,
-                           const Py_ssize_t* boff, double* C, Py_ssize_t ldc, int accumulate)
-    int NNX_NT_B
-    void nnx_gemm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
-                         const float* B, Py_ssize_t ldb, const Py_ssize_t* boff, float* C,
-                         Py_ssize_t ldc, int accumulate)
-    void nnx_gemm_nt_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
-                         const double* B, Py_ssize_t ldb, const Py_ssize_t* boff, double* C,
-                         Py_ssize_t ldc, int accumulate)
+from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, nnx_gemm_nt_f32, nnx_gemm_nt_f64,
+                     nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
 NR = NNX_NR  # column multiple of the scratch panels

@@ -12,15 +12,7 @@ Threads: OpenMP, the same pool as every other compiled kernel.
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef extern from "nnx_gemm.h" nogil:
-    int NNX_MR
-    int NNX_NR
-    int nnx_gemm_tiles_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
-                           const Py_ssize_t* aoff, const float* B, Py_ssize_t ldb,
-                           const Py_ssize_t* boff, float* C, Py_ssize_t ldc, int accumulate)
-    int nnx_gemm_tiles_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
-                           const Py_ssize_t* aoff, const double* B, Py_ssize_t ldb,
-                           const Py_ssize_t* boff, double* C, Py_ssize_t ldc, int accumulate)
+from ._tiles cimport NNX_MR, NNX_NR, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64
 
 MR = NNX_MR
 NR = NNX_NR
