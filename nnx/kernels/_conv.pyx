@@ -20,7 +20,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, nnx_gemm_nt_f32, nnx_gemm_nt_f64,
-                     nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
+                      nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
 NR = NNX_NR  # column multiple of the scratch panels
