@@ -33,6 +33,23 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t m) noexcept nogil:
     return (v + m - 1) // m * m
 
 
+cdef _check_padding(Py_ssize_t w_rows, Py_ssize_t ckk_or_oc, Py_ssize_t oc, Py_ssize_t ckk,
+                    object dw_parts, bint dw_as_nn):
+    """The kernels write whole tiles into these buffers: refuse paddings that would overflow."""
+    if w_rows % NNX_MR or w_rows < ckk_or_oc:
+        raise ValueError(f"conv: padded weight rows {w_rows} must be a multiple of {NNX_MR} >= {ckk_or_oc}")
+    if dw_parts is None:
+        return
+    shape = dw_parts.shape
+    if dw_as_nn:
+        ok = shape[1] == _round_up(ckk, NNX_MR) and shape[2] == oc and oc % NNX_NR == 0
+    else:
+        ok = shape[1] == _round_up(oc, NNX_NT_B) and shape[2] == _round_up(ckk, NNX_MR)
+    if not ok:
+        raise ValueError(f"conv: dw_parts has shape {tuple(shape)}, which does not fit OC={oc}, "
+                         f"C*kh*kw={ckk} (dw_as_nn={dw_as_nn})")
+
+
 cdef inline int _gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
                       const Py_ssize_t* aoff, const floating* b, Py_ssize_t ldb,
                       const Py_ssize_t* boff, floating* c, Py_ssize_t ldc,
@@ -164,6 +181,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
     cdef floating bo
     cdef int failed = 0
     cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
+    _check_padding(ocp, oc, oc, ckk, None, False)
     with nogil, parallel(num_threads=n_threads):
         cols = <floating*> calloc(ckk * pp, sizeof(floating))  # padded columns stay 0
         out = <floating*> calloc(ocp * pp, sizeof(floating))
@@ -213,6 +231,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
     cdef const floating* src
     cdef int failed = 0
     cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
+    _check_padding(ckkp, c * kh * kw, oc, c * kh * kw, dw_parts, dw_as_nn)
     with nogil, parallel(num_threads=n_threads):
         cols = <floating*> calloc(ckkp * pp, sizeof(floating))   # padding rows/columns stay 0
         dcols = <floating*> calloc(ckkp * pp, sizeof(floating))
@@ -313,6 +332,7 @@ def conv2d_forward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wpa
     cdef floating bo
     cdef int failed = 0
     cdef int* fail = &failed
+    _check_padding(ocp, oc, oc, ckk, None, False)
     with nogil, parallel(num_threads=n_threads):
         xp = <floating*> calloc(xlen, sizeof(floating))
         out = <floating*> malloc(ocp * nw * sizeof(floating))
@@ -365,6 +385,7 @@ def conv2d_backward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wt
     cdef floating* dc
     cdef int failed = 0
     cdef int* fail = &failed
+    _check_padding(ckkp, ckk, oc, ckk, dw_parts, dw_as_nn)
     with nogil, parallel(num_threads=n_threads):
         xp = <floating*> calloc(xlen, sizeof(floating))
         dxp = <floating*> calloc(xlen, sizeof(floating))

@@ -29,6 +29,10 @@ def gemm_tiles(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, :
     cdef bint by_cols = nb >= mb
     cdef int failed = 0
     cdef int* fail = &failed
+    # The kernel writes whole tiles: refuse shapes that would make it write out of bounds.
+    if m % NNX_MR or n % NNX_NR or b.shape[0] != k or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"gemm_tiles: expected a (M, K) @ (K, N) -> (M, N) with M % {NNX_MR} == 0 "
+                         f"and N % {NNX_NR} == 0, got {a.shape} @ {b.shape} -> {c.shape}")
     if m == 0 or n == 0:
         return 0
     parts = min(n_threads, nb if by_cols else mb)

@@ -19,9 +19,10 @@
 #include "nnx_math.h" /* NNX_MULTIVERSION */
 
 #define NNX_MR 8
-#define NNX_NR 16
+#define NNX_NR 32 /* the column multiple callers pad to; kernels step by 16 or 32 */
+#define NNX_V 16  /* lanes of one vector value below */
 
-/* GCC/clang vector extensions: an NR-wide vector is one zmm, two ymm or four xmm depending on
+/* GCC/clang vector extensions: a 16-lane vector is one zmm, two ymm or four xmm depending on
  * the clone, and the code stays portable C. The "u" types allow unaligned loads/stores. */
 typedef float nnx_v16f __attribute__((vector_size(64)));
 typedef float nnx_v16f_u __attribute__((vector_size(64), aligned(4)));
@@ -29,53 +30,90 @@ typedef double nnx_v16d __attribute__((vector_size(128)));
 typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
 
 /* Measured on the AVX-512 dev machine (one core, GFLOP/s, shapes of the conv layers):
- * 4x16 unpacked 44-64, 8x16 unpacked 68-87, 8x16 with the B panel packed 88-102. Packing
- * matters because B's rows are ldb apart (4 KB for a 32x32 image): the packed K x 16 panel
- * is contiguous and is reused by every row block. Returns -1 if the panel can't be allocated.
+ * 4x16 unpacked 44-64, 8x16 unpacked 68-87, 8x16 with the B panel packed 70-102, 8x32 packed
+ * 97-116. Packing matters because B's rows are ldb apart (4 KB for a 32x32 image): the packed
+ * K x NV*16 panel is contiguous and is reused by every row block. 8x32 keeps 16 accumulator
+ * vectors: right for AVX-512's 32 registers, but it would spill on AVX2's 16, so it is only
+ * used when the CPU has AVX-512 (nnx_gemm_tiles_f32 dispatches); elsewhere 8x16 tiles run
+ * twice per 32-column panel. Every output element sums over k = 0..K-1 in order either way.
+ * Returns -1 if the panel can't be allocated.
  * Row k of B starts at B + boff[k] when an offset table is given (else B + k*ldb), and row r of
  * A at A + aoff[r] (else A + r*lda): that lets the convolution use shifted views of the padded
  * image as the rows of its column matrix without building it. */
-#define NNX_DEFINE_GEMM_TILES(NAME, T, V, VU)                                                 \
-NNX_MULTIVERSION static int NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                      \
-                                 const T *A, ptrdiff_t lda, const ptrdiff_t *aoff,            \
-                                 const T *B, ptrdiff_t ldb, const ptrdiff_t *boff,            \
-                                 T *C, ptrdiff_t ldc, int accumulate)                         \
+#define NNX_GEMM_TILES_BODY(T, V, VU, NV)                                                     \
 {                                                                                             \
-    T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * NNX_NR * sizeof(T));                      \
+    T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * NNX_V * (NV) * sizeof(T));                \
     if (panel == NULL) return -1;                                                             \
-    for (ptrdiff_t j0 = 0; j0 < N; j0 += NNX_NR) {                                            \
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += NNX_V * (NV)) {                                      \
         for (ptrdiff_t k = 0; k < K; k++)                                                     \
-            *(VU *)(panel + k * NNX_NR) =                                                     \
-                *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0);                           \
+            for (int v = 0; v < (NV); v++)                                                    \
+                *(VU *)(panel + (k * (NV) + v) * NNX_V) =                                     \
+                    *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0 + v * NNX_V);           \
         for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_MR) {                                        \
             T *c = C + m0 * ldc + j0;                                                         \
             const T *ar[NNX_MR];                                                              \
             for (int r = 0; r < NNX_MR; r++)                                                  \
                 ar[r] = A + (aoff ? aoff[m0 + r] : (m0 + r) * lda);                           \
-            V acc[NNX_MR];                                                                    \
+            V acc[NNX_MR][NV];                                                                \
             for (int r = 0; r < NNX_MR; r++)                                                  \
-                acc[r] = accumulate ? *(const VU *)(c + r * ldc) : (V){0};                    \
+                for (int v = 0; v < (NV); v++)                                                \
+                    acc[r][v] = accumulate ? *(const VU *)(c + r * ldc + v * NNX_V) : (V){0}; \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                const V bk = *(const VU *)(panel + k * NNX_NR);                               \
-                for (int r = 0; r < NNX_MR; r++)                                              \
-                    acc[r] += ar[r][k] * bk;                                                  \
+                V bk[NV];                                                                     \
+                for (int v = 0; v < (NV); v++)                                                \
+                    bk[v] = *(const VU *)(panel + (k * (NV) + v) * NNX_V);                    \
+                for (int r = 0; r < NNX_MR; r++) {                                            \
+                    const T a = ar[r][k];                                                     \
+                    for (int v = 0; v < (NV); v++) acc[r][v] += a * bk[v];                    \
+                }                                                                             \
             }                                                                                 \
             for (int r = 0; r < NNX_MR; r++)                                                  \
-                *(VU *)(c + r * ldc) = acc[r];                                                \
+                for (int v = 0; v < (NV); v++)                                                \
+                    *(VU *)(c + r * ldc + v * NNX_V) = acc[r][v];                             \
         }                                                                                     \
     }                                                                                         \
     free(panel);                                                                              \
     return 0;                                                                                 \
 }
 
-NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f32, float, nnx_v16f, nnx_v16f_u)
-NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f64, double, nnx_v16d, nnx_v16d_u)
+#define NNX_GEMM_TILES_ARGS(T)                                                                \
+    (ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda, const ptrdiff_t *aoff, \
+     const T *B, ptrdiff_t ldb, const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate)
+
+NNX_MULTIVERSION static int nnx_gemm_tiles_x16_f32 NNX_GEMM_TILES_ARGS(float)
+NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 1)
+
+NNX_MULTIVERSION static int nnx_gemm_tiles_f64 NNX_GEMM_TILES_ARGS(double)
+NNX_GEMM_TILES_BODY(double, nnx_v16d, nnx_v16d_u, 1)
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && (__GNUC__ >= 11)
+__attribute__((target("arch=x86-64-v4")))
+static int nnx_gemm_tiles_x32_f32 NNX_GEMM_TILES_ARGS(float)
+NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 2)
+
+static int nnx_gemm_wide_ok; /* set once when the extension loads, read-only afterwards */
+
+__attribute__((constructor)) static void nnx_gemm_detect(void)
+{
+    __builtin_cpu_init();
+    nnx_gemm_wide_ok = __builtin_cpu_supports("avx512f");
+}
+
+static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
+{
+    return (nnx_gemm_wide_ok ? nnx_gemm_tiles_x32_f32 : nnx_gemm_tiles_x16_f32)(
+        M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
+}
+#else
+#define nnx_gemm_tiles_f32 nnx_gemm_tiles_x16_f32
+#endif
 
 /* C (M x N, ldc) := A (M x K, lda) * B^T [+ C], B given as N x K (ldb): each C element is a
  * dot product of two contiguous rows. Used for the weight gradient dW = dY cols^T, where both
  * operands are stored with the long pixel axis contiguous. M and N multiples of NNX_NT_B,
- * K a multiple of NNX_NR (callers zero-pad). Row q of B starts at B + boff[q] if given.
- * A NNX_NT_B x NNX_NT_B block keeps 16 NR-wide accumulators: per K step it loads 8 vectors
+ * K a multiple of NNX_V (callers zero-pad). Row q of B starts at B + boff[q] if given.
+ * A NNX_NT_B x NNX_NT_B block keeps 16 vector accumulators: per K step it loads 8 vectors
  * for 16 FMAs. Each accumulator is reduced
  * across its lanes in a fixed pairwise order, so the sum order never depends on threads. */
 #define NNX_NT_B 4
@@ -90,7 +128,7 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
             V acc[NNX_NT_B][NNX_NT_B];                                                        \
             for (int r = 0; r < NNX_NT_B; r++)                                                \
                 for (int q = 0; q < NNX_NT_B; q++) acc[r][q] = (V){0};                        \
-            for (ptrdiff_t k = 0; k < K; k += NNX_NR) {                                       \
+            for (ptrdiff_t k = 0; k < K; k += NNX_V) {                                        \
                 V av[NNX_NT_B], bv[NNX_NT_B];                                                 \
                 for (int r = 0; r < NNX_NT_B; r++) av[r] = *(const VU *)(A + (m0 + r) * lda + k); \
                 for (int q = 0; q < NNX_NT_B; q++)                                            \
@@ -100,9 +138,9 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
             }                                                                                 \
             for (int r = 0; r < NNX_NT_B; r++)                                                \
                 for (int q = 0; q < NNX_NT_B; q++) {                                          \
-                    T lanes[NNX_NR];                                                          \
+                    T lanes[NNX_V];                                                           \
                     *(VU *)lanes = acc[r][q];                                                 \
-                    for (int w = NNX_NR / 2; w > 0; w /= 2)                                   \
+                    for (int w = NNX_V / 2; w > 0; w /= 2)                                    \
                         for (int l = 0; l < w; l++) lanes[l] += lanes[l + w];                 \
                     T *c = C + (m0 + r) * ldc + n0 + q;                                       \
                     *c = accumulate ? *c + lanes[0] : lanes[0];                               \
