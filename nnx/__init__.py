@@ -21,7 +21,7 @@ from . import _malloc  # noqa: E402
 
 _malloc.tune()
 
-from . import datasets, init, kernels, optim  # noqa: E402
+from . import datasets, init, kernels, optim, regularization  # noqa: E402
 from ._config import (  # noqa: E402
     get_backend,
     get_num_threads,
@@ -32,7 +32,7 @@ from ._config import (  # noqa: E402
 from ._info import show_config  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
-from .losses import Loss, SoftmaxCrossEntropy  # noqa: E402
+from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
 
 __all__ = [
@@ -41,4 +41,5 @@ __all__ = [
     "show_config", "gradcheck", "GradcheckError",
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
+    "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
 ]

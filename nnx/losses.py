@@ -1,8 +1,10 @@
 """Loss functions: ``loss = crit.forward(outputs, targets)`` returns a Python float and
 ``crit.backward()`` returns the gradient w.r.t. ``outputs``."""
 
+import numpy as np
+
 from . import _config
-from ._validation import check_real
+from ._validation import check_array, check_labels, check_real
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
@@ -49,3 +51,68 @@ class SoftmaxCrossEntropy(Loss):
             loss, grad = loss * n, grad * grad.dtype.type(n)
         self._grad = grad
         return loss
+
+
+def _check_pair(outputs, targets, where):
+    """Outputs and float targets of the same shape and dtype."""
+    outputs = check_array(outputs, "outputs", min_ndim=1, where=where)
+    targets = check_array(targets, "targets", dtype=outputs.dtype, where=where)
+    if targets.shape != outputs.shape:
+        raise ValueError(f"{where}: targets: expected shape {outputs.shape} (as outputs), got {targets.shape}")
+    if outputs.size == 0:
+        raise ValueError(f"{where}: outputs: empty batch (shape {outputs.shape})")
+    return outputs, targets
+
+
+class MSELoss(Loss):
+    """Mean (or sum) over all elements of ``(outputs - targets)^2``, as torch.nn.MSELoss."""
+
+    def forward(self, outputs, targets):
+        o, t = _check_pair(outputs, targets, "MSELoss.forward")
+        d = o - t
+        scale = 1.0 if self.reduction == "sum" else 1.0 / d.size
+        self._grad = d * d.dtype.type(2 * scale)
+        return float(np.dot(d.ravel().astype(np.float64), d.ravel().astype(np.float64)) * scale)
+
+
+class BCEWithLogitsLoss(Loss):
+    """Binary cross-entropy on logits, numerically stable, as torch.nn.BCEWithLogitsLoss:
+    ``max(x, 0) - x * t + log(1 + exp(-|x|))`` per element, mean (or sum); the gradient is
+    ``sigmoid(x) - t`` (divided by the element count for the mean). Targets in [0, 1]."""
+
+    def forward(self, outputs, targets):
+        x, t = _check_pair(outputs, targets, "BCEWithLogitsLoss.forward")
+        if ((t < 0) | (t > 1)).any():
+            raise ValueError("BCEWithLogitsLoss.forward: targets: expected values in [0, 1]")
+        per = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        scale = 1.0 if self.reduction == "sum" else 1.0 / x.size
+        sig = np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+        self._grad = ((sig - t) * x.dtype.type(scale)).astype(x.dtype, copy=False)
+        return float(per.astype(np.float64).sum() * scale)
+
+
+class HingeLoss(Loss):
+    """Multiclass SVM loss (cs231n, Weston-Watkins): per sample
+    ``sum over j != y of max(0, s_j - s_y + margin)``, mean (or sum) over the batch.
+    (torch.nn.MultiMarginLoss additionally divides each sample by the number of classes.)"""
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = check_real(margin, "margin", "HingeLoss", low=0)
+
+    def forward(self, outputs, targets):
+        where = "HingeLoss.forward"
+        s = check_array(outputs, "outputs", ndim=2, where=where)
+        n, c = s.shape
+        if n == 0:
+            raise ValueError(f"{where}: outputs: empty batch (shape {s.shape})")
+        y = check_labels(targets, n, c, name="targets", where=where)
+        rows = np.arange(n)
+        margins = s - s[rows, y][:, None] + s.dtype.type(self.margin)
+        margins[rows, y] = 0
+        active = margins > 0
+        scale = 1.0 if self.reduction == "sum" else 1.0 / n
+        grad = active.astype(s.dtype)
+        grad[rows, y] = -active.sum(axis=1)
+        self._grad = grad * s.dtype.type(scale)
+        return float(np.where(active, margins, 0).astype(np.float64).sum() * scale)
