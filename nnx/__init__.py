@@ -31,7 +31,18 @@ from ._config import (  # noqa: E402
 )
 from ._info import show_config  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
-from .layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
+from .layers import (  # noqa: E402
+    ELU,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
 
@@ -42,4 +53,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
+    "Sigmoid", "Tanh", "LeakyReLU", "ELU",
 ]

@@ -60,3 +60,106 @@ def relu_backward(const floating[::1] dy, const unsigned char[::1] mask, floatin
         for b in prange(nb, schedule='static', num_threads=n_threads):
             start = b * BLOCK
             _relu_bwd_block(&dy[start], &mask[start], &dx[start], min(BLOCK, n - start))
+
+
+# ---- smooth activations ---------------------------------------------------------------------
+# Same block/prange layout as ReLU. Sigmoid uses the branch-free float expf of nnx_math.h on
+# -|x| (never overflows; both branches of the stable formula from one exp). Tanh and ELU use
+# libm's tanh and expm1: an exp-based tanh or exp(x) - 1 loses all relative accuracy near 0.
+cdef extern from "nnx_math.h" nogil:
+    float nnx_expf(float x)
+
+from libc.math cimport exp, expm1, expm1f, fabs, tanh, tanhf  # noqa: E402
+
+
+cdef inline void _sigmoid_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v, e
+    for i in range(n):
+        v = x[i]
+        if floating is float:
+            e = nnx_expf(-fabs(v))
+        else:
+            e = exp(-fabs(v))
+        y[i] = 1 / (1 + e) if v >= 0 else e / (1 + e)
+
+
+cdef inline void _tanh_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if floating is float:
+            y[i] = tanhf(x[i])
+        else:
+            y[i] = tanh(x[i])
+
+
+cdef inline void _elu_block(const floating* x, floating* y, floating alpha, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = x[i]
+        if floating is float:
+            y[i] = v if v > 0 else alpha * expm1f(v)
+        else:
+            y[i] = v if v > 0 else alpha * expm1(v)
+
+
+cdef inline void _leaky_block(const floating* x, floating* y, floating slope, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = x[i]
+        y[i] = v if v > 0 else v * slope
+
+
+def unary(const floating[::1] x, floating[::1] y, int kind, double param, int n_threads):
+    """y := f(x) for kind 0 sigmoid, 1 tanh, 2 elu(alpha=param), 3 leaky relu(slope=param)."""
+    cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start, m
+    cdef floating p = <floating>param
+    if n == 0:
+        return
+    with nogil:
+        for b in prange(nb, schedule='static', num_threads=n_threads):
+            start = b * BLOCK
+            m = min(BLOCK, n - start)
+            if kind == 0:
+                _sigmoid_block(&x[start], &y[start], m)
+            elif kind == 1:
+                _tanh_block(&x[start], &y[start], m)
+            elif kind == 2:
+                _elu_block(&x[start], &y[start], p, m)
+            else:
+                _leaky_block(&x[start], &y[start], p, m)
+
+
+cdef inline void _unary_grad_block(const floating* dy, const floating* x, const floating* y,
+                                   floating* dx, int kind, floating p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    if kind == 0:
+        for i in range(n):
+            dx[i] = dy[i] * y[i] * (1 - y[i])
+    elif kind == 1:
+        for i in range(n):
+            dx[i] = dy[i] * (1 - y[i] * y[i])
+    elif kind == 2:
+        for i in range(n):
+            v = dy[i]
+            dx[i] = v if x[i] > 0 else v * (y[i] + p)
+    else:
+        for i in range(n):
+            v = dy[i]
+            dx[i] = v if x[i] > 0 else v * p
+
+
+def unary_backward(const floating[::1] dy, const floating[::1] x, const floating[::1] y,
+                   floating[::1] dx, int kind, double param, int n_threads):
+    """dx := dy * f'(x) (from the saved x and/or y), kinds as in ``unary``."""
+    cdef Py_ssize_t n = dy.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start
+    cdef floating p = <floating>param
+    if n == 0:
+        return
+    with nogil:
+        for b in prange(nb, schedule='static', num_threads=n_threads):
+            start = b * BLOCK
+            _unary_grad_block(&dy[start], &x[start], &y[start], &dx[start], kind, p, min(BLOCK, n - start))

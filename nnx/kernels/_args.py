@@ -232,3 +232,15 @@ class ConvCache:
     def __init__(self, x, w, has_bias, stride, pad, out_hw, cols=None):
         self.x, self.w, self.has_bias = x, w, has_bias
         self.stride, self.pad, self.out_hw, self.cols = stride, pad, out_hw, cols
+
+
+def unary_backward_args(dy, saved, where, names=("y",)):
+    """dy and the arrays saved by the forward pass: same shape and dtype."""
+    dy = check_array(dy, "dy", where=where)
+    out = [dy]
+    for arr, name in zip(saved, names, strict=True):
+        arr = check_array(arr, name, dtype=dy.dtype, where=where)
+        if arr.shape != dy.shape:
+            raise ValueError(f"{where}: {name}: expected shape {dy.shape} (as dy), got {arr.shape}")
+        out.append(arr)
+    return out

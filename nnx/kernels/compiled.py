@@ -255,3 +255,66 @@ def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
     dx = np.empty(x_shape, dtype=dy.dtype)
     _pool.avgpool2d_backward(dy, dx, kh, kw, sh, sw, _threads(n_threads, dx.size, PARALLEL_MIN_CONV_OUTPUTS))
     return dx
+
+
+# ---- smooth activations --------------------------------------------------------------------
+_SIGMOID, _TANH, _ELU, _LEAKY = 0, 1, 2, 3
+
+
+def _unary(x, kind, param, n_threads, where):
+    x = _args.check_array(x, "x", where=where)
+    y = np.empty_like(x)
+    _activations.unary(x.reshape(-1), y.reshape(-1), kind, float(param),
+                       _threads(n_threads, x.size, PARALLEL_MIN_ELEMENTS))
+    return y
+
+
+def _unary_backward(dy, x, y, kind, param, n_threads):
+    dx = np.empty_like(dy)
+    _activations.unary_backward(dy.reshape(-1), x.reshape(-1), y.reshape(-1), dx.reshape(-1), kind,
+                                float(param), _threads(n_threads, dy.size, PARALLEL_MIN_ELEMENTS))
+    return dx
+
+
+def sigmoid_forward(x, *, n_threads=None):
+    """y = 1 / (1 + exp(-x)), stable, vectorised float32 exp."""
+    return _unary(x, _SIGMOID, 0.0, n_threads, "sigmoid_forward")
+
+
+def sigmoid_backward(dy, y, *, n_threads=None):
+    """dx = dy * y * (1 - y)."""
+    dy, y = _args.unary_backward_args(dy, (y,), "sigmoid_backward")
+    return _unary_backward(dy, y, y, _SIGMOID, 0.0, n_threads)
+
+
+def tanh_forward(x, *, n_threads=None):
+    """y = tanh(x) (libm)."""
+    return _unary(x, _TANH, 0.0, n_threads, "tanh_forward")
+
+
+def tanh_backward(dy, y, *, n_threads=None):
+    """dx = dy * (1 - y^2)."""
+    dy, y = _args.unary_backward_args(dy, (y,), "tanh_backward")
+    return _unary_backward(dy, y, y, _TANH, 0.0, n_threads)
+
+
+def elu_forward(x, alpha=1.0, *, n_threads=None):
+    """y = x if x > 0 else alpha * expm1(x)."""
+    return _unary(x, _ELU, alpha, n_threads, "elu_forward")
+
+
+def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
+    """dx = dy if x > 0 else dy * (y + alpha)."""
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
+    return _unary_backward(dy, x, y, _ELU, alpha, n_threads)
+
+
+def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
+    """y = x if x > 0 else negative_slope * x."""
+    return _unary(x, _LEAKY, negative_slope, n_threads, "leaky_relu_forward")
+
+
+def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
+    """dx = dy if x > 0 else negative_slope * dy."""
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
+    return _unary_backward(dy, x, x, _LEAKY, negative_slope, n_threads)

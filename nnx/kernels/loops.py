@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .._validation import check_array
 from . import _args
 
 
@@ -320,3 +321,64 @@ def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
                         for j in range(kw):
                             dx[ni, ci, yo * sh + i, xo * sw + j] += g
     return dx
+
+
+# ---- smooth activations --------------------------------------------------------------------
+def _map(f, *arrays):
+    out = np.empty_like(arrays[0])
+    flat = [a.reshape(-1) for a in arrays]
+    o = out.reshape(-1)
+    for i in range(o.size):
+        o[i] = f(*(a[i] for a in flat))
+    return out
+
+
+def sigmoid_forward(x, *, n_threads=None):
+    """y = 1 / (1 + exp(-x)), computed stably from exp(-|x|)."""
+    x = check_array(x, "x", where="sigmoid_forward")
+
+    def f(v):
+        e = math.exp(-abs(v)) if not math.isnan(v) else math.nan
+        return 1 / (1 + e) if v >= 0 else e / (1 + e)
+    return _map(f, x)
+
+
+def sigmoid_backward(dy, y, *, n_threads=None):
+    """dx = dy * y * (1 - y) from the saved output y."""
+    dy, y = _args.unary_backward_args(dy, (y,), "sigmoid_backward")
+    return _map(lambda g, s: g * s * (1 - s), dy, y)
+
+
+def tanh_forward(x, *, n_threads=None):
+    """y = tanh(x)."""
+    return _map(math.tanh, check_array(x, "x", where="tanh_forward"))
+
+
+def tanh_backward(dy, y, *, n_threads=None):
+    """dx = dy * (1 - y^2) from the saved output y."""
+    dy, y = _args.unary_backward_args(dy, (y,), "tanh_backward")
+    return _map(lambda g, t: g * (1 - t * t), dy, y)
+
+
+def elu_forward(x, alpha=1.0, *, n_threads=None):
+    """y = x if x > 0 else alpha * (exp(x) - 1) (expm1: accurate near 0)."""
+    x = check_array(x, "x", where="elu_forward")
+    return _map(lambda v: v if v > 0 else alpha * math.expm1(v), x)
+
+
+def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
+    """dx = dy if x > 0 else dy * (y + alpha)."""
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
+    return _map(lambda g, v, o: g if v > 0 else g * (o + alpha), dy, x, y)
+
+
+def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
+    """y = x if x > 0 else negative_slope * x."""
+    x = check_array(x, "x", where="leaky_relu_forward")
+    return _map(lambda v: v if v > 0 else v * negative_slope, x)
+
+
+def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
+    """dx = dy if x > 0 else negative_slope * dy."""
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
+    return _map(lambda g, v: g if v > 0 else g * negative_slope, dy, x)

@@ -198,3 +198,52 @@ def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
         for j in range(kw):
             dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += g
     return dx
+
+
+# ---- smooth activations --------------------------------------------------------------------
+def sigmoid_forward(x, *, n_threads=None):
+    """y = 1 / (1 + exp(-x)), stable: both branches from exp(-|x|)."""
+    x = _args.check_array(x, "x", where="sigmoid_forward")
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def sigmoid_backward(dy, y, *, n_threads=None):
+    """dx = dy * y * (1 - y)."""
+    dy, y = _args.unary_backward_args(dy, (y,), "sigmoid_backward")
+    return dy * y * (1 - y)
+
+
+def tanh_forward(x, *, n_threads=None):
+    """y = tanh(x)."""
+    return np.tanh(_args.check_array(x, "x", where="tanh_forward"))
+
+
+def tanh_backward(dy, y, *, n_threads=None):
+    """dx = dy * (1 - y^2)."""
+    dy, y = _args.unary_backward_args(dy, (y,), "tanh_backward")
+    return dy * (1 - y * y)
+
+
+def elu_forward(x, alpha=1.0, *, n_threads=None):
+    """y = x if x > 0 else alpha * expm1(x)."""
+    x = _args.check_array(x, "x", where="elu_forward")
+    return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
+    """dx = dy if x > 0 else dy * (y + alpha)."""
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
+    return np.where(x > 0, dy, dy * (y + dy.dtype.type(alpha)))
+
+
+def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
+    """y = x if x > 0 else negative_slope * x."""
+    x = _args.check_array(x, "x", where="leaky_relu_forward")
+    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
+    """dx = dy if x > 0 else negative_slope * dy."""
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
+    return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))

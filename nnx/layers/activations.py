@@ -1,5 +1,6 @@
 """Activation layers. Each keeps, in training mode, only what its backward needs."""
 from .. import _config
+from .._validation import check_real
 from ..module import Module
 
 
@@ -18,3 +19,77 @@ class ReLU(Module):
     def backward(self, grad_out):
         mask = self._need_cache(self._mask)
         return _config.kernels().relu_backward(grad_out, mask)
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + exp(-x)), any shape. Caches y (the derivative is y * (1 - y))."""
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        y = _config.kernels().sigmoid_forward(x)
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        return _config.kernels().sigmoid_backward(grad_out, self._need_cache(self._y))
+
+
+class Tanh(Module):
+    """y = tanh(x), any shape. Caches y (the derivative is 1 - y^2)."""
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        y = _config.kernels().tanh_forward(x)
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        return _config.kernels().tanh_backward(grad_out, self._need_cache(self._y))
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else negative_slope * x (torch's default slope 0.01). Caches x."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = check_real(negative_slope, "negative_slope", "LeakyReLU")
+        self._x = None
+
+    def forward(self, x):
+        k = _config.kernels()
+        y = k.leaky_relu_forward(x, self.negative_slope)
+        self._x = x if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        return _config.kernels().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """y = x if x > 0 else alpha * (exp(x) - 1) (torch's default alpha 1). Caches x and y."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = check_real(alpha, "alpha", "ELU")
+        self._cache = None
+
+    def forward(self, x):
+        y = _config.kernels().elu_forward(x, self.alpha)
+        self._cache = (x, y) if self.training else None
+        return y
+
+    def backward(self, grad_out):
+        x, y = self._need_cache(self._cache)
+        return _config.kernels().elu_backward(grad_out, x, y, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
