@@ -34,10 +34,14 @@ from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .layers import (  # noqa: E402
     ELU,
     AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv2d,
+    Dropout,
     Flatten,
     LeakyReLU,
     Linear,
+    Maxout,
     MaxPool2d,
     ReLU,
     Sigmoid,
@@ -53,5 +57,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
-    "Sigmoid", "Tanh", "LeakyReLU", "ELU",
+    "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
 ]

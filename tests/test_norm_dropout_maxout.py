@@ -1,0 +1,118 @@
+"""Dropout, BatchNorm1d/2d and Maxout."""
+import numpy as np
+import pytest
+
+import nnx
+
+
+# ---- Dropout -------------------------------------------------------------------------------
+def test_dropout_statistics_scale_and_eval_identity(rng):
+    d = nnx.Dropout(0.3, rng=0)
+    x = np.ones((200, 500), np.float32)
+    y = d(x)
+    zero = (y == 0).mean()
+    assert abs(zero - 0.3) < 0.01
+    np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
+    assert abs(y.mean() - 1.0) < 0.02  # inverted dropout keeps the expectation
+    g = d.backward(np.full_like(x, 2.0))
+    np.testing.assert_allclose(g, 2.0 * (y != 0) / 0.7, rtol=1e-6)  # same mask as forward
+    d.eval()
+    z = rng.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(d(z), z)
+
+
+def test_dropout_is_reproducible_from_its_seed():
+    x = np.ones((50, 50))
+    a, b = nnx.Dropout(0.5, rng=7)(x), nnx.Dropout(0.5, rng=7)(x)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, nnx.Dropout(0.5, rng=8)(x))
+
+
+def test_dropout_gradcheck_with_fixed_mask(rng):
+    d = nnx.Dropout(0.4, rng=1)
+    d.reuse_mask = True
+    assert nnx.gradcheck(d, rng.standard_normal((4, 6)))
+
+
+def test_dropout_edges_and_validation():
+    x = np.ones((4, 4))
+    np.testing.assert_array_equal(nnx.Dropout(1.0, rng=0)(x), 0)
+    np.testing.assert_array_equal(nnx.Dropout(0.0)(x), x)
+    with pytest.raises(ValueError, match="p"):
+        nnx.Dropout(1.5)
+    with pytest.raises(RuntimeError, match="Dropout.backward"):
+        nnx.Dropout(0.5).backward(x)
+
+
+# ---- BatchNorm -----------------------------------------------------------------------------
+@pytest.mark.parametrize("cls,shape", [(nnx.BatchNorm1d, (8, 4)), (nnx.BatchNorm1d, (5, 4, 3)),
+                                       (nnx.BatchNorm2d, (3, 4, 5, 2))])
+def test_gradcheck_batchnorm(rng, cls, shape):
+    assert nnx.gradcheck(cls(4), rng.standard_normal(shape))
+    assert nnx.gradcheck(cls(4, affine=False), rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_batchnorm_matches_torch_train_and_eval(rng, dim):
+    torch = pytest.importorskip("torch")
+    shape = (6, 3) if dim == 1 else (4, 3, 5, 2)
+    ours = (nnx.BatchNorm1d if dim == 1 else nnx.BatchNorm2d)(3, momentum=0.2, dtype=np.float64)
+    theirs = getattr(torch.nn, f"BatchNorm{dim}d")(3, momentum=0.2).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(rng.standard_normal(3)))
+        theirs.bias.copy_(torch.from_numpy(rng.standard_normal(3)))
+    ours.weight.data[...] = theirs.weight.detach().numpy()
+    ours.bias.data[...] = theirs.bias.detach().numpy()
+    for _ in range(3):  # several steps: running statistics accumulate
+        x = rng.standard_normal(shape) * 2 + 1
+        dy = rng.standard_normal(shape)
+        xt = torch.from_numpy(x).requires_grad_()
+        yt = theirs(xt)
+        yt.backward(torch.from_numpy(dy))
+        np.testing.assert_allclose(ours(x), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours.backward(dy), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
+    assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 3
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal(shape)
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_state_dict_has_running_statistics():
+    bn = nnx.BatchNorm2d(3)
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    bn(np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32))
+    other = nnx.BatchNorm2d(3)
+    other.load_state_dict(bn.state_dict())
+    np.testing.assert_array_equal(other.running_mean, bn.running_mean)
+    assert int(other.num_batches_tracked) == 1
+
+
+def test_batchnorm_bad_input():
+    with pytest.raises(ValueError, match="num_features"):
+        nnx.BatchNorm1d(0)
+    with pytest.raises(ValueError, match="momentum"):
+        nnx.BatchNorm2d(3, momentum=2)
+    with pytest.raises(ValueError, match="C=3"):
+        nnx.BatchNorm2d(3)(np.zeros((2, 4, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="4-D"):
+        nnx.BatchNorm2d(3)(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nnx.BatchNorm1d(3)(np.zeros((1, 3), np.float32))
+
+
+# ---- Maxout --------------------------------------------------------------------------------
+def test_maxout_forward_gradcheck_and_validation(rng):
+    m = nnx.Maxout(5, 3, 4, rng=0, dtype=np.float64)
+    x = rng.standard_normal((6, 5))
+    z = (x @ m.weight.data.T + m.bias.data).reshape(6, 3, 4)
+    np.testing.assert_allclose(m(x), z.max(axis=2), rtol=1e-12)
+    assert nnx.gradcheck(m, x)
+    with pytest.raises(ValueError, match="pieces"):
+        nnx.Maxout(5, 3, 0)
+    with pytest.raises(ValueError, match=r"expected input \(N, 5\)"):
+        m(rng.standard_normal((2, 4)))
