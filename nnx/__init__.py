@@ -31,6 +31,7 @@ from ._config import (  # noqa: E402
 )
 from ._info import show_config  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .graph import Add, Graph  # noqa: E402
 from .layers import (  # noqa: E402
     ELU,
     AvgPool2d,
@@ -49,6 +50,7 @@ from .layers import (  # noqa: E402
 )
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
+from .summary import summary  # noqa: E402
 
 __all__ = [
     "__version__", "datasets", "init", "kernels", "optim",
@@ -58,4 +60,5 @@ __all__ = [
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
+    "Graph", "Add", "summary",
 ]

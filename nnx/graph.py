@@ -1,0 +1,176 @@
+"""Graph: a DAG of modules (residual blocks, several inputs), and Add to join branches.
+
+The topological order is computed once (Kahn's algorithm) when the graph is first run;
+forward visits nodes in that order, backward in reverse, and a value that feeds several nodes
+receives the sum of their gradients.
+"""
+import numpy as np
+
+from .module import Module
+
+
+class Node:
+    """Handle of a graph input or node (returned by ``Graph.input`` / ``Graph.node``)."""
+
+    __slots__ = ("graph", "name")
+
+    def __init__(self, graph, name):
+        self.graph, self.name = graph, name
+
+    def __repr__(self):
+        return f"Node({self.name!r})"
+
+
+class Add(Module):
+    """y = x1 + x2 + ... (same shapes); backward hands ``dy`` to every input."""
+
+    def __init__(self):
+        super().__init__()
+        self._n = None
+
+    def forward(self, *xs):
+        if not xs:
+            raise ValueError("Add.forward: expected at least one input")
+        for i, x in enumerate(xs[1:], 1):
+            if np.shape(x) != np.shape(xs[0]):
+                raise ValueError(f"Add.forward: input {i} has shape {np.shape(x)}, input 0 has "
+                                 f"{np.shape(xs[0])}")
+        self._n = len(xs) if self.training else None
+        out = np.array(xs[0], copy=True)
+        for x in xs[1:]:
+            out += x
+        return out
+
+    def backward(self, grad_out):
+        n = self._need_cache(self._n)
+        return tuple(np.array(grad_out, copy=True) for _ in range(n))
+
+
+class Graph(Module):
+    """A directed acyclic graph of named modules.
+
+    >>> g = Graph(); x = g.input("x")
+    >>> h = g.node("fc1", Linear(8, 8), x); g.output(g.node("relu", ReLU(), h))
+
+    ``g(*arrays)`` runs it, ``g.backward(dy)`` returns the input gradient (a tuple when there
+    are several inputs); parameters are named after their node (``"fc1.weight"``). Parents may be
+    given as handles or names; unknown parents, cycles, duplicate names and a missing output
+    raise ``ValueError`` (at the latest when the graph first runs).
+    """
+
+    def __init__(self):
+        super().__init__()
+        object.__setattr__(self, "_inputs", [])
+        object.__setattr__(self, "_parents", {})
+        object.__setattr__(self, "_out", None)
+        object.__setattr__(self, "_order", None)
+
+    def _new_name(self, name):
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"Graph: name: expected a non-empty string without '.', got {name!r}")
+        if name in self._inputs or name in self._parents:
+            raise ValueError(f"Graph: duplicate name {name!r}")
+
+    def input(self, name):
+        """Declare the next input (in the order ``g(*arrays)`` receives them)."""
+        self._new_name(name)
+        self._inputs.append(name)
+        object.__setattr__(self, "_order", None)
+        return Node(self, name)
+
+    def node(self, name, module, *parents):
+        """Add node ``name`` computing ``module(*parent_values)``; return its handle."""
+        self._new_name(name)
+        if not isinstance(module, Module):
+            raise TypeError(f"Graph.node: module: expected an nnx.Module, got {type(module).__name__}")
+        if any(m is module for m in self._modules.values()):
+            raise ValueError(f"Graph.node: {name!r}: this module instance is already a node "
+                             "(its forward cache would be shared); build a new one")
+        if not parents:
+            raise ValueError(f"Graph.node: {name!r}: expected at least one parent")
+        names = []
+        for p in parents:
+            if isinstance(p, Node):
+                if p.graph is not self:
+                    raise ValueError(f"Graph.node: {name!r}: parent {p.name!r} belongs to another graph")
+                names.append(p.name)
+            elif isinstance(p, str):
+                names.append(p)
+            else:
+                raise TypeError(f"Graph.node: {name!r}: parents must be handles or names, got {type(p).__name__}")
+        self._parents[name] = names
+        setattr(self, name, module)
+        object.__setattr__(self, "_order", None)
+        return Node(self, name)
+
+    def output(self, node):
+        """Mark the single output node."""
+        name = node.name if isinstance(node, Node) else node
+        if self._out is not None:
+            raise ValueError(f"Graph.output: the output is already {self._out!r}")
+        if name not in self._parents and name not in self._inputs:
+            raise ValueError(f"Graph.output: unknown node {name!r}")
+        object.__setattr__(self, "_out", name)
+        object.__setattr__(self, "_order", None)
+
+    def order(self):
+        """Node names in topological order (Kahn's algorithm; validated once, then cached)."""
+        if self._order is not None:
+            return self._order
+        if self._out is None:
+            raise ValueError("Graph: no output marked; call g.output(node)")
+        if not self._inputs:
+            raise ValueError("Graph: no inputs declared; call g.input(name)")
+        known = set(self._inputs) | set(self._parents)
+        indeg = {n: 0 for n in self._parents}
+        children = {n: [] for n in known}
+        for n, ps in self._parents.items():
+            for p in ps:
+                if p not in known:
+                    raise ValueError(f"Graph: node {n!r} has an unknown parent {p!r}")
+                children[p].append(n)
+                if p in self._parents:
+                    indeg[n] += 1
+        ready = [n for n in self._parents if indeg[n] == 0]
+        order = []
+        while ready:
+            n = ready.pop(0)
+            order.append(n)
+            for c in children[n]:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    ready.append(c)
+        if len(order) != len(self._parents):
+            stuck = sorted(n for n in self._parents if indeg[n] > 0)
+            raise ValueError(f"Graph: cycle among nodes {stuck}")
+        object.__setattr__(self, "_order", order)
+        return order
+
+    def forward(self, *inputs):
+        order = self.order()
+        if len(inputs) != len(self._inputs):
+            raise ValueError(f"Graph.forward: expected {len(self._inputs)} inputs ({self._inputs}), "
+                             f"got {len(inputs)}")
+        values = dict(zip(self._inputs, inputs, strict=True))
+        for n in order:
+            values[n] = self._modules[n].forward(*(values[p] for p in self._parents[n]))
+        return values[self._out]
+
+    def backward(self, grad_out):
+        order = self.order()
+        grads = {self._out: grad_out}
+        for n in reversed(order):
+            if n not in grads:
+                continue  # does not reach the output
+            g = self._modules[n].backward(grads.pop(n))
+            ps = self._parents[n]
+            gs = g if len(ps) > 1 else (g,)
+            if len(gs) != len(ps):
+                raise ValueError(f"Graph.backward: node {n!r} returned {len(gs)} gradients for "
+                                 f"{len(ps)} parents")
+            for p, gp in zip(ps, gs, strict=True):
+                grads[p] = gp if p not in grads else grads[p] + gp  # fan-out: sum, never in place
+        outs = []
+        for name in self._inputs:
+            outs.append(grads.get(name))
+        return tuple(outs) if len(outs) > 1 else outs[0]
