@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import nnx
 
@@ -36,3 +37,60 @@ def test_digits_example_help_and_backend_flag():
     assert out.returncode == 0, out.stderr
     assert "backend=vectorized" in out.stdout
     assert float(out.stdout.strip().splitlines()[-1].split(": ")[1]) > np.float64(0.5)
+
+
+def _example(name):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+def test_polynomial_regression_recovers_the_coefficients():
+    results = _example("polynomial_regression").main(["--epochs", "100"])
+    for w2, w1, w0 in results.values():
+        assert abs(w2 - 0.5) < 0.05 and abs(w1 + 1.5) < 0.05 and abs(w0 - 2.0) < 0.05
+
+
+def test_logistic_regression_three_ways_agree():
+    results, times = _example("logistic_regression_loops_vs_vectorized").main(["--n", "100", "--epochs", "20"])
+    ref_w, ref_b = results["loops"]
+    for w, b in results.values():
+        np.testing.assert_allclose(w, ref_w, rtol=1e-10, atol=1e-12)
+        assert abs(b - ref_b) < 1e-10
+    assert times["vectorized"] < times["loops"]
+
+
+def test_optimizers_compare_learns_and_plots(tmp_path):
+    plot = tmp_path / "curves.png"
+    results = _example("optimizers_compare").main(["--epochs", "3", "--plot", str(plot)])
+    assert set(results) == {"SGD", "momentum", "Nesterov", "Adagrad", "RMSprop", "Adam"}
+    for curve, acc in results.values():
+        assert curve[-1] < curve[0] and acc > 0.3
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert not plot.exists()
+    else:
+        assert plot.stat().st_size > 1000
+
+
+def test_svm_vs_softmax_and_l1_sparsity():
+    results = _example("svm_vs_softmax").main(["--epochs", "5", "--lam", "2e-3"])
+    assert all(acc > 0.85 for acc, _ in results.values())
+    assert results[("hinge", "L1")][1] > results[("hinge", "L2")][1]  # L1 zeroes more weights
+
+
+def test_residual_mlp_learns(capsys):
+    acc = _example("residual_mlp").main(["--epochs", "4", "--width", "64"])
+    assert acc > 0.85
+    assert "skip" in capsys.readouterr().out  # the summary lists the Add node
+
+
+@pytest.mark.parametrize("script", ["polynomial_regression.py", "logistic_regression_loops_vs_vectorized.py",
+                                    "optimizers_compare.py", "svm_vs_softmax.py", "residual_mlp.py",
+                                    "mnist_lenet5.py"])
+def test_every_example_has_help(script):
+    out = subprocess.run([sys.executable, str(EXAMPLES / script), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage" in out.stdout
