@@ -20,7 +20,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_openmp", "_activations", "_losses", "_optim", "_conv", "_pool", "_gemm"]
+MODULES = ["_openmp", "_activations", "_losses", "_optim", "_conv", "_pool", "_gemm", "_norm"]
 
 OPENMP_PROBE = textwrap.dedent(
     """

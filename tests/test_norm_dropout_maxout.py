@@ -116,3 +116,42 @@ def test_maxout_forward_gradcheck_and_validation(rng):
         nnx.Maxout(5, 3, 0)
     with pytest.raises(ValueError, match=r"expected input \(N, 5\)"):
         m(rng.standard_normal((2, 4)))
+
+
+# ---- batchnorm kernels in three tiers -------------------------------------------------------
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
+def test_batchnorm_kernels_match_loops(tier, dtype, rng, shape):
+    from nnx.kernels import get_backend
+    loops = get_backend("loops")
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    g, b = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    got, ref = tier.batchnorm_forward(x, g, b, 1e-5), loops.batchnorm_forward(x, g, b, 1e-5)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for a, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, r, **tol)
+    dy = rng.standard_normal(shape).astype(dtype)
+    for a, r in zip(tier.batchnorm_backward(dy, ref[1], ref[4], g), loops.batchnorm_backward(dy, ref[1], ref[4], g),
+                    strict=True):
+        np.testing.assert_allclose(a, r, **tol)
+
+
+def test_batchnorm_layer_gradcheck_per_backend(backend, rng):
+    assert nnx.gradcheck(nnx.BatchNorm2d(3), rng.standard_normal((3, 3, 2, 2)))
+
+
+def test_batchnorm_kernel_thread_invariance_and_bad_input(rng):
+    from nnx.kernels import compiled_available, get_backend
+    if compiled_available():
+        C = get_backend("cython")
+        x = rng.standard_normal((64, 16, 32, 32)).astype(np.float32)
+        g, b = np.ones(16, np.float32), np.zeros(16, np.float32)
+        for a, r in zip(C.batchnorm_forward(x, g, b, n_threads=1), C.batchnorm_forward(x, g, b, n_threads=2),
+                        strict=True):
+            np.testing.assert_array_equal(a, r)
+    V = get_backend("vectorized")
+    with pytest.raises(ValueError, match=r"gamma: expected shape \(3,\)"):
+        V.batchnorm_forward(np.zeros((4, 3)), np.ones(2), np.zeros(3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        V.batchnorm_forward(np.zeros((1, 3)), np.ones(3), np.zeros(3))
+    with pytest.raises(ValueError, match="eps"):
+        V.batchnorm_forward(np.zeros((4, 3)), np.ones(3), np.zeros(3), 0.0)

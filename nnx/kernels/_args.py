@@ -244,3 +244,32 @@ def unary_backward_args(dy, saved, where, names=("y",)):
             raise ValueError(f"{where}: {name}: expected shape {dy.shape} (as dy), got {arr.shape}")
         out.append(arr)
     return out
+
+
+def batchnorm_args(x, gamma, beta, eps, where="batchnorm_forward"):
+    """x (N, C, ...) viewed as (N, C, S); gamma, beta (C,) of x's dtype."""
+    x = check_array(x, "x", min_ndim=2, where=where)
+    c = x.shape[1]
+    for arr, name in ((gamma, "gamma"), (beta, "beta")):
+        a = check_array(arr, name, ndim=1, dtype=x.dtype, where=where)
+        if a.shape != (c,):
+            raise ValueError(f"{where}: {name}: expected shape ({c},) (one per channel), got {a.shape}")
+    if x.size // max(c, 1) < 2:
+        raise ValueError(f"{where}: x: expected more than 1 value per channel, got shape {x.shape}")
+    eps = check_real(eps, "eps", where=where, low=0, low_open=True)
+    return x.reshape(x.shape[0], c, -1), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps
+
+
+def batchnorm_backward_args(dy, xhat, invstd, gamma, where="batchnorm_backward"):
+    dy = check_array(dy, "dy", min_ndim=2, where=where)
+    xhat = check_array(xhat, "xhat", dtype=dy.dtype, where=where)
+    if xhat.shape != dy.shape:
+        raise ValueError(f"{where}: xhat: expected shape {dy.shape} (as dy), got {xhat.shape}")
+    c = dy.shape[1]
+    out = []
+    for arr, name in ((invstd, "invstd"), (gamma, "gamma")):
+        a = check_array(arr, name, ndim=1, dtype=dy.dtype, where=where)
+        if a.shape != (c,):
+            raise ValueError(f"{where}: {name}: expected shape ({c},), got {a.shape}")
+        out.append(a)
+    return dy.reshape(dy.shape[0], c, -1), xhat.reshape(dy.shape[0], c, -1), out[0], out[1]

@@ -8,7 +8,7 @@ NumPy's BLAS threads for the same two cores.
 import numpy as np
 
 from .._config import resolve_threads
-from . import _activations, _args, _conv, _gemm, _losses, _optim, _pool
+from . import _activations, _args, _conv, _gemm, _losses, _norm, _optim, _pool
 from . import vectorized as _vectorized
 
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
@@ -318,3 +318,32 @@ def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
     dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
     return _unary_backward(dy, x, x, _LEAKY, negative_slope, n_threads)
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
+    """Training-mode batch norm over axis 1 of x (N, C, ...).
+
+    Returns
+    -------
+    y, xhat : ndarrays like x (``y = gamma * xhat + beta``)
+    mean, var : ndarrays (C,) float64 (batch mean, biased batch variance)
+    invstd : ndarray (C,) of x's dtype, ``1 / sqrt(var + eps)``
+    """
+    x3, gamma, beta, eps = _args.batchnorm_args(x, gamma, beta, eps)
+    c = x3.shape[1]
+    xhat, y = np.empty_like(x3), np.empty_like(x3)
+    mean, var, invstd = np.empty(c), np.empty(c), np.empty(c, dtype=x3.dtype)
+    _norm.batchnorm_forward(x3, gamma, beta, xhat, y, mean, var, invstd, eps,
+                            _threads(n_threads, x3.size, PARALLEL_MIN_ELEMENTS))
+    return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
+
+
+def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
+    """Gradients of batchnorm_forward: ``(dx, dgamma, dbeta)`` from the saved xhat and invstd."""
+    dy3, xhat3, invstd, gamma = _args.batchnorm_backward_args(dy, xhat, invstd, gamma)
+    c = dy3.shape[1]
+    dx = np.empty_like(dy3)
+    dgamma, dbeta = np.empty(c, dy3.dtype), np.empty(c, dy3.dtype)
+    _norm.batchnorm_backward(dy3, xhat3, invstd, gamma, dx, dgamma, dbeta,
+                             _threads(n_threads, dy3.size, PARALLEL_MIN_ELEMENTS))
+    return dx.reshape(dy.shape), dgamma, dbeta

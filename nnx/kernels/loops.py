@@ -382,3 +382,49 @@ def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
     dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
     return _map(lambda g, v: g if v > 0 else g * negative_slope, dy, x)
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
+    """Training-mode batch norm over axis 1 of x (N, C, ...).
+
+    Returns
+    -------
+    y, xhat : ndarrays like x (``y = gamma * xhat + beta``)
+    mean, var : ndarrays (C,) float64 (batch mean, biased batch variance)
+    invstd : ndarray (C,) of x's dtype, ``1 / sqrt(var + eps)``
+    """
+    x3, gamma, beta, eps = _args.batchnorm_args(x, gamma, beta, eps)
+    n, c, s = x3.shape
+    xhat = np.empty_like(x3)
+    y = np.empty_like(x3)
+    mean, var = np.zeros(c), np.zeros(c)
+    invstd = np.empty(c, dtype=x3.dtype)
+    for ch in range(c):
+        vals = [float(x3[i, ch, j]) for i in range(n) for j in range(s)]
+        m = sum(vals) / len(vals)
+        v = sum((u - m) ** 2 for u in vals) / len(vals)
+        mean[ch], var[ch] = m, v
+        invstd[ch] = 1 / math.sqrt(v + eps)
+        for i in range(n):
+            for j in range(s):
+                xhat[i, ch, j] = (x3[i, ch, j] - m) * invstd[ch]
+                y[i, ch, j] = xhat[i, ch, j] * gamma[ch] + beta[ch]
+    return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
+
+
+def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
+    """Gradients of batchnorm_forward: ``(dx, dgamma, dbeta)`` from the saved xhat and invstd."""
+    dy3, xhat3, invstd, gamma = _args.batchnorm_backward_args(dy, xhat, invstd, gamma)
+    n, c, s = dy3.shape
+    dx = np.empty_like(dy3)
+    dgamma, dbeta = np.empty(c, dy3.dtype), np.empty(c, dy3.dtype)
+    cnt = n * s
+    for ch in range(c):
+        s1 = sum(float(dy3[i, ch, j]) for i in range(n) for j in range(s))
+        s2 = sum(float(dy3[i, ch, j]) * float(xhat3[i, ch, j]) for i in range(n) for j in range(s))
+        dbeta[ch], dgamma[ch] = s1, s2
+        k = float(gamma[ch]) * float(invstd[ch]) / cnt
+        for i in range(n):
+            for j in range(s):
+                dx[i, ch, j] = k * (cnt * dy3[i, ch, j] - s1 - xhat3[i, ch, j] * s2)
+    return dx.reshape(dy.shape), dgamma, dbeta

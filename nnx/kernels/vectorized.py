@@ -247,3 +247,32 @@ def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
     dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
     return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
+    """Training-mode batch norm over axis 1 of x (N, C, ...).
+
+    Returns
+    -------
+    y, xhat : ndarrays like x (``y = gamma * xhat + beta``)
+    mean, var : ndarrays (C,) float64 (batch mean, biased batch variance)
+    invstd : ndarray (C,) of x's dtype, ``1 / sqrt(var + eps)``
+    """
+    x3, gamma, beta, eps = _args.batchnorm_args(x, gamma, beta, eps)
+    mean = x3.mean(axis=(0, 2), dtype=np.float64)
+    var = ((x3 - mean[None, :, None]) ** 2).mean(axis=(0, 2), dtype=np.float64)
+    invstd = (1 / np.sqrt(var + eps)).astype(x3.dtype)
+    xhat = (x3 - mean[None, :, None].astype(x3.dtype)) * invstd[None, :, None]
+    y = xhat * gamma[None, :, None] + beta[None, :, None]
+    return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
+
+
+def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
+    """Gradients of batchnorm_forward: ``(dx, dgamma, dbeta)`` from the saved xhat and invstd."""
+    dy3, xhat3, invstd, gamma = _args.batchnorm_backward_args(dy, xhat, invstd, gamma)
+    cnt = dy3.shape[0] * dy3.shape[2]
+    dbeta = dy3.sum(axis=(0, 2))
+    dgamma = (dy3 * xhat3).sum(axis=(0, 2))
+    k = (gamma * invstd / dy3.dtype.type(cnt))[None, :, None]
+    dx = k * (dy3.dtype.type(cnt) * dy3 - dbeta[None, :, None] - xhat3 * dgamma[None, :, None])
+    return dx.reshape(dy.shape), dgamma, dbeta

@@ -1,6 +1,8 @@
-"""Batch normalisation with torch's semantics (NumPy arithmetic)."""
+"""Batch normalisation with torch's semantics; the training-mode arithmetic is the
+``batchnorm_forward`` / ``batchnorm_backward`` kernels of the current tier."""
 import numpy as np
 
+from .. import _config
 from .._validation import check_array, check_dtype, check_positive_int, check_real
 from ..module import Module, Parameter
 
@@ -40,47 +42,39 @@ class _BatchNorm(Module):
             want = " or ".join(f"{d}-D" for d in self._ndims)
             raise ValueError(f"{name}.forward: expected {want} input with C={self.num_features} on "
                              f"axis 1, got shape {x.shape}")
-        axes = (0,) + tuple(range(2, x.ndim))
         shape = self._shape(x)
-        if self.training:
-            n = x.size // self.num_features
-            if n < 2:
-                raise ValueError(f"{name}.forward: expected more than 1 value per channel in "
-                                 f"training mode, got input shape {x.shape}")
-            mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
-            m = self.dtype.type(self.momentum)
-            self.running_mean *= 1 - m
-            self.running_mean += m * mean
-            self.running_var *= 1 - m
-            self.running_var += m * var * self.dtype.type(n / (n - 1))
-            self.num_batches_tracked += 1
-        else:
-            mean, var = self.running_mean, self.running_var
-        inv = (1 / np.sqrt(var + self.dtype.type(self.eps))).astype(self.dtype)
-        xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
-        self._cache = (xhat, inv, axes, shape) if self.training else None
-        if self.weight is None:
-            return xhat
-        return xhat * self.weight.data.reshape(shape) + self.bias.data.reshape(shape)
+        gamma = self.weight.data if self.weight is not None else np.ones(self.num_features, self.dtype)
+        beta = self.bias.data if self.bias is not None else np.zeros(self.num_features, self.dtype)
+        if not self.training:
+            inv = (1 / np.sqrt(self.running_var + self.dtype.type(self.eps))).astype(self.dtype)
+            self._cache = None
+            xhat = (x - self.running_mean.reshape(shape)) * inv.reshape(shape)
+            return xhat * gamma.reshape(shape) + beta.reshape(shape)
+        n = x.size // self.num_features
+        if n < 2:
+            raise ValueError(f"{name}.forward: expected more than 1 value per channel in "
+                             f"training mode, got input shape {x.shape}")
+        y, xhat, mean, var, inv = _config.kernels().batchnorm_forward(x, gamma, beta, self.eps)
+        m = self.dtype.type(self.momentum)
+        self.running_mean *= 1 - m
+        self.running_mean += m * mean.astype(self.dtype)
+        self.running_var *= 1 - m
+        self.running_var += m * (var * (n / (n - 1))).astype(self.dtype)
+        self.num_batches_tracked += 1
+        self._cache = (xhat, inv, gamma)
+        return y
 
     def backward(self, grad_out):
-        xhat, inv, axes, shape = self._need_cache(self._cache)
+        xhat, inv, gamma = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where=f"{type(self).__name__}.backward")
         if dy.shape != xhat.shape:
             raise ValueError(f"{type(self).__name__}.backward: expected grad_out of shape {xhat.shape}, "
                              f"got {dy.shape}")
+        dx, dgamma, dbeta = _config.kernels().batchnorm_backward(dy, xhat, inv, gamma)
         if self.weight is not None:
-            self.weight.grad += (dy * xhat).sum(axis=axes)
-            self.bias.grad += dy.sum(axis=axes)
-            dxhat = dy * self.weight.data.reshape(shape)
-        else:
-            dxhat = dy
-        n = dy.size // self.num_features
-        # dx = inv/n * (n*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), sums per channel
-        s1 = dxhat.sum(axis=axes).reshape(shape)
-        s2 = (dxhat * xhat).sum(axis=axes).reshape(shape)
-        return (inv.reshape(shape) / self.dtype.type(n)) * (self.dtype.type(n) * dxhat - s1 - xhat * s2)
+            self.weight.grad += dgamma
+            self.bias.grad += dbeta
+        return dx
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
