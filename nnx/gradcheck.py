@@ -30,11 +30,11 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-def gradcheck(module, x, eps=1e-6, atol=1e-5, rtol=1e-3, *, target=None, seed=0):
+def gradcheck(module, x, eps=1e-6, atol=1e-5, rtol=1e-3, *, target=None, seed=0, mode="train"):
     """Compare ``module.backward`` with central differences, in float64.
 
     The module is deep-copied and cast to float64 (the original is untouched) and put in
-    training mode. For a layer the objective is ``sum(g * module(x))`` with a fixed random
+    ``mode`` ("train", the default, or "eval"). For a layer the objective is ``sum(g * module(x))`` with a fixed random
     upstream gradient ``g``; for a loss (pass ``target=``) it is ``module(x, target)``.
 
     Parameters
@@ -48,6 +48,9 @@ def gradcheck(module, x, eps=1e-6, atol=1e-5, rtol=1e-3, *, target=None, seed=0)
         Targets when ``module`` is a loss.
     seed : int
         Seed of the upstream gradient.
+    mode : {"train", "eval"}
+        Mode of the copy being checked (eval works for layers that support backward in eval
+        mode, such as BatchNorm with its running statistics).
 
     Returns
     -------
@@ -66,7 +69,9 @@ def gradcheck(module, x, eps=1e-6, atol=1e-5, rtol=1e-3, *, target=None, seed=0)
     rtol = check_real(rtol, "rtol", "gradcheck", low=0)
     multi = isinstance(x, tuple | list)
     xs = [np.array(xi, dtype=np.float64, copy=True, order="C") for xi in (x if multi else (x,))]
-    m = copy.deepcopy(module)._cast(np.float64).train()
+    if mode not in ("train", "eval"):
+        raise ValueError(f"gradcheck: mode: expected 'train' or 'eval', got {mode!r}")
+    m = copy.deepcopy(module)._cast(np.float64).train(mode == "train")
     rng = as_generator(seed)
     is_loss = target is not None
 

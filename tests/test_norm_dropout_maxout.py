@@ -155,3 +155,13 @@ def test_batchnorm_kernel_thread_invariance_and_bad_input(rng):
         V.batchnorm_forward(np.zeros((1, 3)), np.ones(3), np.zeros(3))
     with pytest.raises(ValueError, match="eps"):
         V.batchnorm_forward(np.zeros((4, 3)), np.ones(3), np.zeros(3), 0.0)
+
+
+def test_batchnorm_gradcheck_in_eval_mode_with_running_statistics(rng):
+    bn = nnx.BatchNorm1d(4, dtype=np.float64)
+    bn(rng.standard_normal((16, 4)) * 3 + 2)  # give the running statistics non-trivial values
+    bn.weight.data[...] = rng.standard_normal(4)
+    assert nnx.gradcheck(bn, rng.standard_normal((5, 4)), mode="eval")
+    assert nnx.gradcheck(nnx.BatchNorm2d(2), rng.standard_normal((2, 2, 3, 3)), mode="eval")
+    with pytest.raises(ValueError, match="mode"):
+        nnx.gradcheck(bn, rng.standard_normal((5, 4)), mode="test")

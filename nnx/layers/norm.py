@@ -46,9 +46,13 @@ class _BatchNorm(Module):
         gamma = self.weight.data if self.weight is not None else np.ones(self.num_features, self.dtype)
         beta = self.bias.data if self.bias is not None else np.zeros(self.num_features, self.dtype)
         if not self.training:
+            # Eval mode normalises with the running statistics, which are constants: then
+            # dx = dy * gamma * invstd and dgamma = sum(dy * xhat). Unlike other layers BatchNorm
+            # keeps xhat in eval mode too, so gradients through a network with frozen statistics
+            # (fine-tuning, saliency maps) work, as in torch.
             inv = (1 / np.sqrt(self.running_var + self.dtype.type(self.eps))).astype(self.dtype)
-            self._cache = None
             xhat = (x - self.running_mean.reshape(shape)) * inv.reshape(shape)
+            self._cache = ("eval", xhat, inv, gamma)
             return xhat * gamma.reshape(shape) + beta.reshape(shape)
         n = x.size // self.num_features
         if n < 2:
@@ -61,16 +65,22 @@ class _BatchNorm(Module):
         self.running_var *= 1 - m
         self.running_var += m * (var * (n / (n - 1))).astype(self.dtype)
         self.num_batches_tracked += 1
-        self._cache = (xhat, inv, gamma)
+        self._cache = ("train", xhat, inv, gamma)
         return y
 
     def backward(self, grad_out):
-        xhat, inv, gamma = self._need_cache(self._cache)
+        mode, xhat, inv, gamma = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where=f"{type(self).__name__}.backward")
         if dy.shape != xhat.shape:
             raise ValueError(f"{type(self).__name__}.backward: expected grad_out of shape {xhat.shape}, "
                              f"got {dy.shape}")
-        dx, dgamma, dbeta = _config.kernels().batchnorm_backward(dy, xhat, inv, gamma)
+        if mode == "eval":
+            axes = (0,) + tuple(range(2, dy.ndim))
+            shape = self._shape(dy)
+            dgamma, dbeta = (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+            dx = dy * (gamma * inv).reshape(shape)
+        else:
+            dx, dgamma, dbeta = _config.kernels().batchnorm_backward(dy, xhat, inv, gamma)
         if self.weight is not None:
             self.weight.grad += dgamma
             self.bias.grad += dbeta
