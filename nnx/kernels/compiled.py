@@ -321,14 +321,7 @@ def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
-    """Training-mode batch norm over axis 1 of x (N, C, ...).
-
-    Returns
-    -------
-    y, xhat : ndarrays like x (``y = gamma * xhat + beta``)
-    mean, var : ndarrays (C,) float64 (batch mean, biased batch variance)
-    invstd : ndarray (C,) of x's dtype, ``1 / sqrt(var + eps)``
-    """
+    """Training-mode batch norm, one channel per thread; see ``nnx.kernels.loops.batchnorm_forward``."""
     x3, gamma, beta, eps = _args.batchnorm_args(x, gamma, beta, eps)
     c = x3.shape[1]
     xhat, y = np.empty_like(x3), np.empty_like(x3)

@@ -250,14 +250,7 @@ def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
-    """Training-mode batch norm over axis 1 of x (N, C, ...).
-
-    Returns
-    -------
-    y, xhat : ndarrays like x (``y = gamma * xhat + beta``)
-    mean, var : ndarrays (C,) float64 (batch mean, biased batch variance)
-    invstd : ndarray (C,) of x's dtype, ``1 / sqrt(var + eps)``
-    """
+    """Training-mode batch norm, as NumPy reductions; see ``nnx.kernels.loops.batchnorm_forward``."""
     x3, gamma, beta, eps = _args.batchnorm_args(x, gamma, beta, eps)
     mean = x3.mean(axis=(0, 2), dtype=np.float64)
     var = ((x3 - mean[None, :, None]) ** 2).mean(axis=(0, 2), dtype=np.float64)
