@@ -107,3 +107,23 @@ def test_float32_parameters_stay_float32():
     for cls in (nnx.optim.Adam, nnx.optim.AdamW, nnx.optim.Adagrad, nnx.optim.RMSprop):
         cls([p]).step()
         assert p.data.dtype == np.float32
+
+
+@pytest.mark.parametrize("decoupled,wd", [(False, 0.0), (False, 0.05), (True, 0.1)])
+def test_adam_update_kernel_tiers_agree(rng, decoupled, wd):
+    from conftest import TIERS
+
+    from nnx.kernels import get_backend
+    out = {}
+    for name in TIERS:
+        k = get_backend(name)
+        p = np.linspace(-1, 1, 35).reshape(5, 7)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        for step in range(1, 4):
+            g = np.cos(p * step)
+            k.adam_update(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, wd, step, decoupled)
+        out[name] = p
+    for name in TIERS:
+        np.testing.assert_allclose(out[name], out["loops"], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="step"):
+        get_backend("vectorized").adam_update(p, p, m, v, 0.01, 0.9, 0.999, 1e-8, 0.0, 0)

@@ -273,3 +273,11 @@ def batchnorm_backward_args(dy, xhat, invstd, gamma, where="batchnorm_backward")
             raise ValueError(f"{where}: {name}: expected shape ({c},), got {a.shape}")
         out.append(a)
     return dy.reshape(dy.shape[0], c, -1), xhat.reshape(dy.shape[0], c, -1), out[0], out[1]
+
+
+def adam_update_args(param, grad, exp_avg, exp_avg_sq, step, where="adam_update"):
+    """All four arrays same shape and dtype, C-contiguous; step a positive int."""
+    sgd_update_args(param, grad, exp_avg, 1.0, where)
+    sgd_update_args(param, grad, exp_avg_sq, 1.0, where)
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 1:
+        raise ValueError(f"{where}: step: expected a positive int (1-based), got {step!r}")

@@ -5,6 +5,7 @@ allocates the outputs and hands raw buffers to ``nogil`` code. Tiny problems run
 waking an OpenMP team costs microseconds, and libgomp's spin-waiting threads compete with
 NumPy's BLAS threads for the same two cores.
 """
+
 import numpy as np
 
 from .._config import resolve_threads
@@ -340,3 +341,12 @@ def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
     _norm.batchnorm_backward(dy3, xhat3, invstd, gamma, dx, dgamma, dbeta,
                              _threads(n_threads, dy3.size, PARALLEL_MIN_ELEMENTS))
     return dx.reshape(dy.shape), dgamma, dbeta
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                decoupled=False, *, n_threads=None):
+    """One Adam/AdamW step in place, one fused pass; see ``nnx.kernels.loops.adam_update``."""
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    flat = [a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq)]
+    _optim.adam_update(*flat, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
+                       int(step), bool(decoupled), _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS))

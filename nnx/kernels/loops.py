@@ -428,3 +428,30 @@ def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
             for j in range(s):
                 dx[i, ch, j] = k * (cnt * dy3[i, ch, j] - s1 - xhat3[i, ch, j] * s2)
     return dx.reshape(dy.shape), dgamma, dbeta
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                decoupled=False, *, n_threads=None):
+    """One torch Adam (or, with ``decoupled``, AdamW) step, **in place** on the parameter and
+    both moment buffers; ``step`` counts from 1. Per element, in torch's order::
+
+        p = p * (1 - lr * wd)  (decoupled)   |   g = g + wd * p  (coupled)
+        m = m + (g - m) * (1 - beta1);  v = v * beta2 + (1 - beta2) * g^2
+        p = p - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+    """
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    t = param.dtype.type
+    step_size = t(lr / (1 - beta1 ** step))
+    inv_sqrt_bc2 = t(1 / math.sqrt(1 - beta2 ** step))
+    p, g, m, v = (a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq))
+    lr, b1, b2, eps, wd = t(lr), t(beta1), t(beta2), t(eps), t(weight_decay)
+    for i in range(p.size):
+        d, pi = g[i], p[i]
+        if wd != 0:
+            if decoupled:
+                pi = pi * (t(1) - lr * wd)
+            else:
+                d = d + wd * pi
+        m[i] = m[i] + (d - m[i]) * (t(1) - b1)
+        v[i] = v[i] * b2 + (t(1) - b2) * d * d
+        p[i] = pi - step_size * (m[i] / (t(math.sqrt(v[i])) * inv_sqrt_bc2 + eps))

@@ -269,3 +269,21 @@ def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
     k = (gamma * invstd / dy3.dtype.type(cnt))[None, :, None]
     dx = k * (dy3.dtype.type(cnt) * dy3 - dbeta[None, :, None] - xhat3 * dgamma[None, :, None])
     return dx.reshape(dy.shape), dgamma, dbeta
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                decoupled=False, *, n_threads=None):
+    """One Adam/AdamW step in place, as NumPy statements; see ``nnx.kernels.loops.adam_update``."""
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    t = param.dtype.type
+    g = grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= t(1 - lr * weight_decay)
+        else:
+            g = grad + t(weight_decay) * param
+    exp_avg += (g - exp_avg) * t(1 - beta1)
+    exp_avg_sq *= t(beta2)
+    exp_avg_sq += t(1 - beta2) * g * g
+    denom = np.sqrt(exp_avg_sq) * t(1 / np.sqrt(1 - beta2 ** step)) + t(eps)
+    param -= t(lr / (1 - beta1 ** step)) * (exp_avg / denom)

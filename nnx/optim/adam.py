@@ -1,8 +1,7 @@
 """Adam and AdamW (torch's update rules and defaults)."""
-import math
-
 import numpy as np
 
+from .. import _config
 from .._validation import check_real
 from .optimizer import Optimizer
 
@@ -42,31 +41,19 @@ class Adam(Optimizer):
         check_real(group["weight_decay"], "weight_decay", name, low=0)
 
     def step(self):
-        """Update every parameter in place from its ``.grad``."""
+        """Update every parameter in place from its ``.grad`` (one fused kernel call each)."""
+        k = _config.kernels()
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
-                t = p.dtype.type
-                g = p.grad
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = np.zeros_like(p.data)
                     state["exp_avg_sq"] = np.zeros_like(p.data)
                 state["step"] += 1
-                step = state["step"]
-                if wd != 0:
-                    if self._decoupled:
-                        p.data *= t(1 - lr * wd)
-                    else:
-                        g = g + t(wd) * p.data
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m += (g - m) * t(1 - b1)  # torch: exp_avg.lerp_(grad, 1 - beta1)
-                v *= t(b2)
-                v += t(1 - b2) * g * g
-                bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
-                denom = np.sqrt(v) / t(math.sqrt(bc2)) + t(eps)
-                p.data -= t(lr / bc1) * m / denom
+                k.adam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], lr, b1, b2, eps, wd,
+                              state["step"], self._decoupled)
 
 
 class AdamW(Adam):
