@@ -50,6 +50,7 @@ from .layers import (  # noqa: E402
 )
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
+from .serialization import load, load_header, save  # noqa: E402
 from .summary import summary  # noqa: E402
 
 __all__ = [
@@ -60,5 +61,5 @@ __all__ = [
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
-    "Graph", "Add", "summary",
+    "Graph", "Add", "summary", "save", "load", "load_header",
 ]

@@ -6,6 +6,7 @@ parameter gradients into ``.grad``; it never writes into ``grad_out``. As in PyT
 parameters and sub-modules are registered when assigned as attributes, and names are dotted
 (``"0.weight"``).
 """
+import inspect
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -248,6 +249,9 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
 
+        ``state_dict`` is a mapping (``state_dict()``, ``nnx.load`` of a state dict) or another
+        Module, whose state is copied (``nnx.load`` of a saved model).
+
         Returns
         -------
         IncompatibleKeys
@@ -260,6 +264,8 @@ class Module:
             values; with ``strict=True`` also on missing or unexpected keys. Nothing is copied
             unless everything fits.
         """
+        if isinstance(state_dict, Module):  # e.g. the model nnx.load rebuilt from a file
+            state_dict = state_dict.state_dict()
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a mapping, got {type(state_dict).__name__}")
         targets = self._state_targets()
@@ -302,6 +308,16 @@ class Module:
             if "dtype" in m.__dict__:
                 object.__setattr__(m, "dtype", dtype)
         return self
+
+    def get_config(self):
+        """The constructor's keyword arguments (JSON types) that rebuild this module, or ``None``.
+
+        ``nnx.save`` stores it so ``nnx.load`` can rebuild built-in layers. Layers with
+        hyper-parameters override it; the default is ``{}`` when the constructor takes no
+        arguments and ``None`` (not rebuildable) otherwise.
+        """
+        params = list(inspect.signature(type(self).__init__).parameters)
+        return {} if params == ["self"] else None
 
     # -- display ------------------------------------------------------------------------------
     def extra_repr(self):

@@ -70,6 +70,9 @@ class LeakyReLU(Module):
     def backward(self, grad_out):
         return _config.kernels().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
 
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
 
@@ -90,6 +93,9 @@ class ELU(Module):
     def backward(self, grad_out):
         x, y = self._need_cache(self._cache)
         return _config.kernels().elu_backward(grad_out, x, y, self.alpha)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
 
     def extra_repr(self):
         return f"alpha={self.alpha}"

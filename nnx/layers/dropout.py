@@ -44,5 +44,8 @@ class Dropout(Module):
         mask = self._need_cache(self._mask)
         return grad_out * mask
 
+    def get_config(self):
+        return {"p": self.p}
+
     def extra_repr(self):
         return f"p={self.p}"

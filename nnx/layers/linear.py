@@ -77,6 +77,10 @@ class Linear(Module):
                 gb += dy2.sum(axis=0)
         return dy2
 
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "dtype": self.dtype.name}
+
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")

@@ -55,5 +55,9 @@ class Maxout(Module):
         self.bias.grad += dz.sum(axis=0)
         return kern.gemm(dz, self.weight.data)
 
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "pieces": self.pieces, "dtype": self.dtype.name}
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"

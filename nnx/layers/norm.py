@@ -86,6 +86,10 @@ class _BatchNorm(Module):
             self.bias.grad += dbeta
         return dx
 
+    def get_config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.weight is not None, "dtype": self.dtype.name}
+
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
 

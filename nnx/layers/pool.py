@@ -17,6 +17,9 @@ class _Pool2d(Module):
             raise ValueError(f"{type(self).__name__}.forward: expected 4-D input (N, C, H, W), "
                              f"got shape {getattr(x, 'shape', type(x).__name__)}")
 
+    def get_config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 

@@ -1,0 +1,390 @@
+"""Checkpoints that cannot hurt you: ``nnx.save`` / ``nnx.load``.
+
+File format (an ordinary ``.npz``: a zip of ``.npy`` members, stored uncompressed)::
+
+    nnx.json        UTF-8 JSON header: {"format": "nnx", "format_version": 1, "nnx_version",
+                    "kind", "arrays": {member: {"dtype", "shape"}}, "tree", "metadata"}
+    a0.npy, a1.npy  the arrays, named by position; the header's "tree" says where each belongs
+
+``tree`` is the saved object with every array replaced by ``{"__array__": "a3"}``; modules carry
+their architecture (``{"__module__": {"arch": ..., "state": ...}}``) when they are built-in layers
+or a Sequential/Graph of them, so ``load`` rebuilds them without executing anything from the
+file. Nothing is ever unpickled: arrays are read with ``allow_pickle=False`` after their
+``.npy`` header has been checked against the JSON header and the member's size in the zip
+directory, so a forged shape cannot make ``load`` allocate more than the file could hold.
+
+Saving writes a temporary file in the destination folder, ``fsync``\\ s it, then
+``os.replace``\\ s it over the destination (and ``fsync``\\ s the folder): a crash at any moment
+leaves either the old file or the new one, never a torn one. A killed save can leave a
+``.<name>.tmp-*`` file behind; it never replaces anything and may be deleted.
+"""
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from .module import Module
+
+FORMAT = "nnx"
+FORMAT_VERSION = 1
+HEADER_NAME = "nnx.json"
+_MAX_HEADER_BYTES = 16 << 20
+_NPY_HEADER_MAX = 10000
+# Deflate expands at most ~1032:1; a member that claims more is forged (we write stored members).
+_MAX_INFLATE = 1100
+_ALLOWED_KINDS = "biufc"
+
+
+# -- architecture --------------------------------------------------------------------------------
+def _builtin_classes():
+    from . import graph, layers
+    classes = {name: getattr(layers, name) for name in layers.__all__}
+    classes["Add"] = graph.Add
+    return classes
+
+
+def describe(module):
+    """The architecture of ``module`` as JSON data, or ``None`` when it cannot be rebuilt.
+
+    Rebuildable: the built-in layers (exact classes, not subclasses), and Sequential / Graph
+    containers made only of rebuildable modules.
+    """
+    from .graph import Graph
+    from .module import Sequential
+    kind = type(module)
+    if kind is Sequential:
+        parts = [describe(m) for m in module]
+        return None if any(p is None for p in parts) else {"type": "Sequential", "modules": parts}
+    if kind is Graph:
+        nodes = []
+        for name, parents in module._parents.items():
+            arch = describe(module._modules[name])
+            if arch is None:
+                return None
+            nodes.append({"name": name, "parents": list(parents), "module": arch})
+        return {"type": "Graph", "inputs": list(module._inputs), "nodes": nodes, "output": module._out}
+    classes = _builtin_classes()
+    if classes.get(kind.__name__) is not kind:
+        return None
+    config = module.get_config()
+    return None if config is None else {"type": kind.__name__, "config": config}
+
+
+def build(arch):
+    """Rebuild a module (fresh parameters) from ``describe``'s output; ``ValueError`` if invalid."""
+    from .graph import Graph
+    from .module import Sequential
+    if not isinstance(arch, dict) or not isinstance(arch.get("type"), str):
+        raise ValueError(f"architecture: expected {{'type': ...}}, got {str(arch)[:80]!r}")
+    kind = arch["type"]
+    try:
+        if kind == "Sequential":
+            return Sequential(*(build(a) for a in arch["modules"]))
+        if kind == "Graph":
+            g = Graph()
+            for name in arch["inputs"]:
+                g.input(name)
+            for node in arch["nodes"]:
+                g.node(node["name"], build(node["module"]), *node["parents"])
+            g.output(arch["output"])
+            return g
+        cls = _builtin_classes().get(kind)
+        if cls is None:
+            raise ValueError(f"unknown layer type {kind!r}")
+        config = arch.get("config", {})
+        if not isinstance(config, dict):
+            raise ValueError(f"{kind}: config must be an object")
+        return cls(**config)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"architecture: invalid {kind} description ({exc})") from None
+
+
+# -- tree encoding -------------------------------------------------------------------------------
+class _Encoder:
+    def __init__(self):
+        self.arrays = {}
+
+    def array(self, a):
+        a = np.asarray(a)
+        if a.dtype.kind not in _ALLOWED_KINDS or a.dtype.hasobject:
+            raise TypeError(f"nnx.save: cannot store an array of dtype {a.dtype} (numbers and bools only)")
+        name = f"a{len(self.arrays)}"
+        self.arrays[name] = a if a.flags.c_contiguous else a.copy(order="C")
+        return name
+
+    def encode(self, obj, where="obj"):
+        from .optim.optimizer import Optimizer
+        if obj is None or isinstance(obj, bool | str):
+            return obj
+        if isinstance(obj, int):
+            return obj
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else {"__float__": repr(obj)}
+        if isinstance(obj, np.ndarray):
+            return {"__array__": self.array(obj)}
+        if isinstance(obj, np.generic):
+            return {"__scalar__": self.array(np.asarray(obj))}
+        if isinstance(obj, Module):
+            return {"__module__": {"arch": describe(obj), "class": type(obj).__name__,
+                                   "training": obj.training, "state": self.encode(obj.state_dict(), where)}}
+        if isinstance(obj, Optimizer):
+            return self.encode(obj.state_dict(), where)
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj) and not any(k.startswith("__") for k in obj):
+                return {k: self.encode(v, f"{where}[{k!r}]") for k, v in obj.items()}
+            for k in obj:
+                if not isinstance(k, str | int) or isinstance(k, bool):
+                    raise TypeError(f"nnx.save: {where}: dict keys must be str or int, got {k!r}")
+            return {"__items__": [[k, self.encode(v, f"{where}[{k!r}]")] for k, v in obj.items()]}
+        raise TypeError(f"nnx.save: {where}: cannot store a {type(obj).__name__} (arrays, numbers, "
+                        "strings, lists, dicts, modules and optimizers only)")
+
+
+def _decode(node, arrays):
+    if isinstance(node, list):
+        return [_decode(v, arrays) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (tag, val), = node.items()
+        if tag == "__array__":
+            return arrays[_ref(val, arrays)]
+        if tag == "__scalar__":
+            return arrays[_ref(val, arrays)][()]
+        if tag == "__float__":
+            if val not in ("nan", "inf", "-inf"):
+                raise ValueError(f"bad float {val!r}")
+            return float(val)
+        if tag == "__tuple__":
+            return tuple(_decode(v, arrays) for v in val)
+        if tag == "__items__":
+            return {k: _decode(v, arrays) for k, v in val}
+        if tag == "__module__":
+            state = OrderedDict(_decode(val["state"], arrays))
+            if val.get("arch") is None:
+                return state  # not a built-in architecture: the caller loads it into their model
+            module = build(val["arch"])
+            module.load_state_dict(state)
+            return module.train(bool(val.get("training", True)))
+    return {k: _decode(v, arrays) for k, v in node.items()}
+
+
+def _ref(name, arrays):
+    if name not in arrays:
+        raise ValueError(f"the header refers to a missing array {name!r}")
+    return name
+
+
+# -- save ----------------------------------------------------------------------------------------
+def save(obj, path, metadata=None):
+    """Save a module, a state dict, an optimizer's state or a dict of them to ``path`` (.npz).
+
+    Parameters
+    ----------
+    obj : Module, mapping, Optimizer, or nested dicts/lists of arrays, numbers and strings
+        A Sequential/Graph of built-in layers is saved with its architecture, so ``load``
+        returns a ready model; any other module is saved as its state dict.
+    path : str or os.PathLike
+        Written atomically (temp file in the same folder, fsync, ``os.replace``).
+    metadata : dict, optional
+        JSON-serialisable extra information (e.g. the input shape, class names), returned by
+        ``load_header``.
+    """
+    path = os.fspath(path)
+    enc = _Encoder()
+    tree = enc.encode(obj)
+    if isinstance(obj, Module):
+        kind = "module"
+    elif isinstance(obj, dict) and all(isinstance(v, np.ndarray) for v in obj.values()):
+        kind = "state_dict"
+    else:
+        kind = "object"
+    from . import __version__
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "nnx_version": __version__, "kind": kind,
+        "arrays": {k: {"dtype": a.dtype.str, "shape": list(a.shape)} for k, a in enc.arrays.items()},
+        "tree": tree, "metadata": {} if metadata is None else metadata,
+    }
+    try:
+        header_bytes = json.dumps(header, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"nnx.save: metadata must be JSON-serialisable ({exc})") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                zf.writestr(HEADER_NAME, header_bytes)
+                for name, a in enc.arrays.items():
+                    with zf.open(f"{name}.npy", "w", force_zip64=a.nbytes > (1 << 30)) as member:
+                        np.lib.format.write_array(member, a, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def _fsync_dir(folder):
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- load ----------------------------------------------------------------------------------------
+def _open(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"nnx.load: no such file: {path!r}")
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"nnx.load: {path!r} is not an nnx checkpoint (not a zip/.npz file)")
+    try:
+        zf = zipfile.ZipFile(path, "r")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"nnx.load: {path!r} is truncated or corrupt ({exc})") from None
+    return zf, size
+
+
+def _read_header(zf, path):
+    try:
+        info = zf.getinfo(HEADER_NAME)
+    except KeyError:
+        raise ValueError(f"nnx.load: {path!r} is a zip/.npz file but not an nnx checkpoint "
+                         f"(no {HEADER_NAME} header)") from None
+    if info.file_size > _MAX_HEADER_BYTES:
+        raise ValueError(f"nnx.load: {path!r}: header of {info.file_size} bytes is too large")
+    try:
+        header = json.loads(zf.read(HEADER_NAME).decode("utf-8"))
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"nnx.load: {path!r}: unreadable header ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"nnx.load: {path!r}: not an nnx checkpoint (header format is not 'nnx')")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"nnx.load: {path!r}: header has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"nnx.load: {path!r} uses format version {version}, written by nnx "
+                         f"{header.get('nnx_version', '?')}; this nnx reads up to version "
+                         f"{FORMAT_VERSION}: upgrade nnx")
+    if not isinstance(header.get("arrays"), dict):
+        raise ValueError(f"nnx.load: {path!r}: header has no array table")
+    return header
+
+
+def load_header(path):
+    """Return the JSON header of a checkpoint (format, versions, kind, array table, metadata)."""
+    zf, _ = _open(path)
+    with zf:
+        return _read_header(zf, os.fspath(path))
+
+
+def _check_member(zf, name, spec, path, file_size):
+    """Validate one array member without allocating it; return the expected dtype and shape."""
+    where = f"nnx.load: {path!r}: array {name!r}"
+    try:
+        dtype = np.dtype(spec["dtype"])
+        shape = tuple(int(s) for s in spec["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad entry in the header ({exc})") from None
+    if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject or any(s < 0 for s in shape):
+        raise ValueError(f"{where}: refused dtype {dtype} / shape {shape} (numbers only; "
+                         "object arrays would need pickle)")
+    try:
+        info = zf.getinfo(f"{name}.npy")
+    except KeyError:
+        raise ValueError(f"{where}: missing from the file (truncated?)") from None
+    nbytes = math.prod(shape) * dtype.itemsize
+    if info.compress_size > file_size or info.file_size > max(info.compress_size, 1) * _MAX_INFLATE \
+            or info.file_size < nbytes:
+        raise ValueError(f"{where}: declares {shape} {dtype} ({nbytes} bytes) but the file holds "
+                         f"{info.compress_size} bytes for it: truncated or forged")
+    try:
+        with zf.open(info) as f:
+            major, _ = np.lib.format.read_magic(f)
+            reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            npy_shape, fortran, npy_dtype = reader(f, max_header_size=_NPY_HEADER_MAX)
+            data_start = f.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
+        raise ValueError(f"{where}: bad .npy header ({exc})") from None
+    if npy_dtype.hasobject:
+        raise ValueError(f"{where}: holds Python objects (pickle); refused")
+    if npy_dtype != dtype or tuple(npy_shape) != shape:
+        raise ValueError(f"{where}: the .npy header says {npy_shape} {npy_dtype}, the nnx header "
+                         f"says {shape} {dtype}")
+    if info.file_size != data_start + nbytes:
+        raise ValueError(f"{where}: {info.file_size - data_start} data bytes for {nbytes} expected")
+    return info
+
+
+def load(path):
+    """Load what ``save`` wrote; never unpickles.
+
+    Returns
+    -------
+    Module
+        when a Sequential/Graph of built-in layers (or a built-in layer) was saved: rebuilt
+        with its saved parameters and buffers;
+    OrderedDict
+        the state dict, when a state dict or a custom module was saved (load it with
+        ``model.load_state_dict``);
+    object
+        the saved dict/list otherwise (e.g. ``{"model": ..., "optimizer": ..., "epoch": 3}``).
+
+    Raises
+    ------
+    FileNotFoundError
+        the path does not exist.
+    ValueError
+        the file is truncated, corrupt, not an nnx checkpoint, from a newer format version,
+        holds object (pickle) arrays, or declares shapes its bytes cannot hold.
+    """
+    path_s = os.fspath(path)
+    zf, file_size = _open(path_s)
+    with zf:
+        header = _read_header(zf, path_s)
+        arrays = {}
+        for name, spec in header["arrays"].items():
+            if not isinstance(name, str) or not isinstance(spec, dict):
+                raise ValueError(f"nnx.load: {path_s!r}: bad array table in the header")
+            info = _check_member(zf, name, spec, path_s, file_size)
+            try:
+                with zf.open(info) as f:
+                    data = io.BytesIO(f.read())
+                arrays[name] = np.lib.format.read_array(data, allow_pickle=False)
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"nnx.load: {path_s!r}: array {name!r} is corrupt ({exc})") from None
+    try:
+        obj = _decode(header.get("tree"), arrays)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"nnx.load: {path_s!r}: malformed object tree in the header ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"nnx.load: {path_s!r}: {exc}") from None
+    if header.get("kind") == "state_dict" and isinstance(obj, dict):
+        obj = OrderedDict(obj)
+    return obj
