@@ -21,7 +21,8 @@ from . import _malloc  # noqa: E402
 
 _malloc.tune()
 
-from . import datasets, init, kernels, optim, regularization  # noqa: E402
+# nnx.train is the training-loop module (fit/evaluate/predict); Module.train() is the mode switch.
+from . import callbacks, datasets, init, kernels, metrics, optim, regularization, train  # noqa: E402
 from ._config import (  # noqa: E402
     get_backend,
     get_num_threads,
@@ -52,6 +53,7 @@ from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEnt
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
 from .serialization import load, load_header, save  # noqa: E402
 from .summary import summary  # noqa: E402
+from .train import History, Trainer, evaluate, fit, predict  # noqa: E402
 
 __all__ = [
     "__version__", "datasets", "init", "kernels", "optim",
@@ -62,4 +64,5 @@ __all__ = [
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
     "Graph", "Add", "summary", "save", "load", "load_header",
+    "callbacks", "metrics", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]

@@ -1,0 +1,266 @@
+"""Callbacks for ``nnx.fit``: early stopping, checkpoints, LR schedules, CSV/JSON logs.
+
+A callback overrides any of the hooks below; each receives the running ``Trainer`` (its
+``model``, ``optimizer``, ``history`` and ``stop_training`` flag). ``logs`` is the epoch's
+record: ``epoch`` (1-based), ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (when there
+is validation data and labels), ``lr``, ``time``, ``samples_per_sec``.
+"""
+import csv
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from ._validation import check_real
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_epoch_begin(self, trainer, epoch):
+        pass
+
+    def on_batch_end(self, trainer, batch, logs):
+        """``logs``: ``{"loss": batch loss, "size": batch size}``."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        pass
+
+    def on_interrupt(self, trainer, epoch, batch):
+        """Ctrl-C: training stops after ``batch`` of ``epoch`` (0-based), before ``on_train_end``."""
+
+    def on_train_end(self, trainer, history):
+        pass
+
+
+def _mode(monitor, mode, where):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{where}: mode: expected 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if "acc" in monitor or "f1" in monitor else "min"
+    return mode
+
+
+class _Monitor:
+    """Tracks the best value of one logged quantity."""
+
+    def __init__(self, monitor, mode, min_delta, where):
+        if not isinstance(monitor, str):
+            raise TypeError(f"{where}: monitor: expected a str such as 'val_loss', got {monitor!r}")
+        self.monitor, self.where = monitor, where
+        self.mode = _mode(monitor, mode, where)
+        self.min_delta = check_real(min_delta, "min_delta", where, low=0)
+        self.best = None
+
+    def value(self, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"{self.where}: monitor {self.monitor!r} is not logged; available: "
+                             f"{sorted(logs)} (val_* needs val_data)")
+        return float(logs[self.monitor])
+
+    def improved(self, value):
+        """True (and remembered) when ``value`` beats the best by more than ``min_delta``."""
+        if math.isnan(value):
+            return False
+        if self.best is None or (value < self.best - self.min_delta if self.mode == "min"
+                                 else value > self.best + self.min_delta):
+            self.best = value
+            return True
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+    patience : int, default 5
+    min_delta : float, default 0
+        An improvement must exceed it.
+    mode : "auto" | "min" | "max"
+        auto: maximise names containing "acc" or "f1", minimise the rest.
+    restore_best_weights : bool, default False
+        At the end, load the parameters of the best epoch back into the model.
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best_weights=False):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience: expected an int >= 0, got {patience!r}")
+        self.patience = patience
+        self._monitor = _Monitor(monitor, mode, min_delta, "EarlyStopping")
+        self.restore_best_weights = bool(restore_best_weights)
+        self.wait = 0
+        self.stopped_epoch = None
+        self.best_epoch = None
+        self._best_state = None
+
+    @property
+    def best(self):
+        return self._monitor.best
+
+    def on_train_begin(self, trainer):
+        self._monitor.best, self.wait, self.stopped_epoch, self.best_epoch = None, 0, None, None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self._monitor.improved(self._monitor.value(logs)):
+            self.wait, self.best_epoch = 0, logs["epoch"]
+            if self.restore_best_weights:
+                self._best_state = trainer.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = logs["epoch"]
+            trainer.stop_training = True
+            trainer.history.stop_reason = (f"early stopping: {self._monitor.monitor} did not improve for "
+                                           f"{self.wait} epochs (best {self.best:.6g} at epoch {self.best_epoch})")
+
+    def on_train_end(self, trainer, history):
+        if self.restore_best_weights and self._best_state is not None:
+            trainer.model.load_state_dict(self._best_state)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (with ``nnx.save``, atomically) at the end of epochs.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        May contain ``{epoch}`` and any logged name, e.g. ``"ck-{epoch:02d}-{val_loss:.3f}.npz"``.
+    monitor : str, default "val_loss"
+    mode : "auto" | "min" | "max"
+    save_best_only : bool, default True
+        Save only when ``monitor`` improves (the file always holds the best model so far).
+        When False, save after every epoch, and also when Ctrl-C stops training mid-epoch.
+    save_optimizer : bool, default False
+        Save ``{"model", "optimizer", "epoch", "logs"}`` instead of the bare model, to resume.
+
+    ``last_path`` is the most recent file written.
+    """
+
+    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True, save_optimizer=False):
+        self.path = os.fspath(path)
+        self._monitor = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
+        self.save_best_only = bool(save_best_only)
+        self.save_optimizer = bool(save_optimizer)
+        self.last_path = None
+
+    @property
+    def best(self):
+        return self._monitor.best
+
+    def on_train_begin(self, trainer):
+        self._monitor.best = None
+
+    def _save(self, trainer, epoch, logs):
+        from .serialization import save
+        path = self.path.format(**logs) if "{" in self.path else self.path
+        obj = trainer.model
+        if self.save_optimizer:
+            obj = {"model": trainer.model, "optimizer": trainer.optimizer, "epoch": epoch, "logs": logs}
+        self.last_path = save(obj, path)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not self.save_best_only or self._monitor.improved(self._monitor.value(logs)):
+            self._save(trainer, logs["epoch"], logs)
+
+    def on_interrupt(self, trainer, epoch, batch):
+        if not self.save_best_only:
+            self._save(trainer, epoch + 1, {"epoch": epoch + 1, "batch": batch + 1, "interrupted": True})
+
+
+class LRScheduler(Callback):
+    """Step an ``nnx.optim`` schedule after every epoch (default, as torch) or every batch."""
+
+    def __init__(self, schedule, interval="epoch"):
+        if not hasattr(schedule, "step") or not hasattr(schedule, "get_last_lr"):
+            raise TypeError(f"LRScheduler: schedule: expected an nnx.optim schedule, got {type(schedule).__name__}")
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"LRScheduler: interval: expected 'epoch' or 'batch', got {interval!r}")
+        self.schedule, self.interval = schedule, interval
+
+    def on_batch_end(self, trainer, batch, logs):
+        if self.interval == "batch":
+            self.schedule.step()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.interval == "epoch":
+            self.schedule.step()
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch to a CSV file (header written first; flushed every epoch)."""
+
+    def __init__(self, path, append=False):
+        self.path, self.append = os.fspath(path), bool(append)
+        self._file = self._writer = None
+
+    def on_train_begin(self, trainer):
+        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._file = open(self.path, "a" if self.append else "w", newline="")
+        self._writer, self._keys, self._has_header = None, None, exists
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self._writer is None:
+            self._keys = list(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=self._keys, extrasaction="ignore")
+            if not self._has_header:
+                self._writer.writeheader()
+        self._writer.writerow({k: _plain(logs.get(k, "")) for k in self._keys})
+        self._file.flush()
+
+    def on_train_end(self, trainer, history):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class JSONLogger(Callback):
+    """Rewrite a JSON file after every epoch: ``{"params": ..., "epochs": [logs, ...]}``
+    (atomically, so it always parses)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def _write(self, trainer):
+        h = trainer.history
+        doc = {"params": h.params, "epochs": [{k: _plain(v) for k, v in e.items()} for e in h.epochs],
+               "interrupted": h.interrupted, "stop_reason": h.stop_reason}
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.tmp-", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._write(trainer)
+
+    def on_train_end(self, trainer, history):
+        self._write(trainer)
+
+
+def check_callbacks(callbacks):
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"fit: callbacks[{i}]: expected an nnx.callbacks.Callback, got {type(cb).__name__}")
+    return callbacks
+
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LRScheduler", "CSVLogger", "JSONLogger"]

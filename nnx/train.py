@@ -1,0 +1,417 @@
+"""The training loop people would otherwise write by hand: ``fit``, ``evaluate``, ``predict``.
+
+``fit`` runs exactly the step the examples spell out -- ``out = model(x)``,
+``loss.forward(out, y)``, ``optimizer.zero_grad()``, ``model.backward(loss.backward())``,
+``optimizer.step()`` -- and adds what a long run needs around it: seeded shuffling, a tqdm
+progress bar, per-epoch metrics in a ``History``, validation, callbacks and a clean stop on
+Ctrl-C (after the current batch; press it twice to abort at once).
+
+Determinism: with the same ``seed`` the data order and the Dropout masks are the same; with
+the same thread count every kernel sums in the same order, so the weights after training are
+bit-identical (tested). See README "Determinism" for what holds across thread counts.
+"""
+import math
+import shutil
+import signal
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+from tqdm import tqdm
+
+from . import _config
+from ._validation import check_positive_int
+from .callbacks import LRScheduler, check_callbacks
+from .datasets.loader import DataLoader
+from .layers.dropout import Dropout
+from .module import Module
+
+
+class History:
+    """What ``fit`` measured, one record per completed epoch.
+
+    Attributes
+    ----------
+    epochs : list of dict
+        ``epoch`` (1-based), ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (when
+        available), ``lr`` (at the start of the epoch), ``time`` (seconds, training only),
+        ``samples_per_sec``.
+    params : dict
+        ``epochs``, ``batch_size``, ``seed`` (the one used, also when drawn at random),
+        ``n_train``, ``threads``, ``backend``.
+    interrupted : bool
+        Ctrl-C stopped the run (after a completed batch).
+    stop_reason : str or None
+        Why training ended early (early stopping, Ctrl-C, a non-finite loss).
+
+    ``history["loss"]`` is the list of one quantity over the epochs (Keras's ``history.history``
+    is ``history.history``).
+    """
+
+    def __init__(self, params=None):
+        self.epochs = []
+        self.params = dict(params or {})
+        self.interrupted = False
+        self.stop_reason = None
+
+    def append(self, logs):
+        self.epochs.append(dict(logs))
+
+    @property
+    def history(self):
+        keys = []
+        for e in self.epochs:
+            keys += [k for k in e if k not in keys]
+        return {k: [e.get(k) for e in self.epochs] for k in keys}
+
+    def __getitem__(self, key):
+        if not any(key in e for e in self.epochs):
+            raise KeyError(f"History: {key!r} was not logged; logged: {list(self.history)}")
+        return [e.get(key) for e in self.epochs]
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def __iter__(self):
+        return iter(self.epochs)
+
+    def __repr__(self):
+        last = self.epochs[-1] if self.epochs else {}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items()
+                          if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        return f"History({len(self)} epochs{'; last: ' + shown if shown else ''})"
+
+
+def _check_data(data, name, where):
+    """``(X, y)`` arrays or an iterable of ``(x, y)`` batches (a DataLoader)."""
+    if isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], np.ndarray):
+        x, y = data
+        y = np.asarray(y)
+        if y.shape[:1] != x.shape[:1]:
+            raise ValueError(f"{where}: {name}: X has {x.shape[0]} samples but y has shape {y.shape}")
+        return x, y
+    if isinstance(data, DataLoader) or (hasattr(data, "__iter__") and not isinstance(data, np.ndarray)):
+        return data
+    raise TypeError(f"{where}: {name}: expected (X, y) arrays or a DataLoader, got {type(data).__name__}")
+
+
+def _is_classification(out, y):
+    return out.ndim == 2 and y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+
+
+def _count_correct(out, y):
+    return int(np.count_nonzero(out.argmax(axis=1) == y))
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C into a flag checked between batches; the second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nnnx: stopping after this batch (Ctrl-C again to abort now)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _progress(progress, total, desc):
+    """A tqdm bar: on stderr when it is a terminal (progress=True), always on a given stream."""
+    if progress is False or progress is None:
+        return tqdm(total=total, disable=True)
+    if progress is True:
+        # A terminal that reports a 0x0 size (fresh ptys, some CI runners) makes tqdm draw
+        # nothing; get_terminal_size falls back to $COLUMNS/$LINES or 80x24 there.
+        size = shutil.get_terminal_size()
+        return tqdm(total=total, desc=desc, unit="samples", unit_scale=True, leave=False, ncols=size.columns,
+                    nrows=size.lines,
+                    disable=not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()))
+    if hasattr(progress, "write"):
+        return tqdm(total=total, desc=desc, unit="samples", unit_scale=True, leave=False, file=progress, disable=False,
+                    mininterval=0)
+    raise TypeError(f"fit: progress: expected a bool or a writable stream, got {type(progress).__name__}")
+
+
+class Trainer:
+    """A model, its loss and optimizer, trained with ``fit`` and used with ``evaluate``/``predict``.
+
+    Parameters
+    ----------
+    model : Module
+    loss : nnx loss (``forward(outputs, targets)`` -> float, ``backward()``)
+    optimizer : nnx.optim optimizer over ``model.parameters()``
+    schedule : nnx.optim schedule, optional
+        Stepped after every epoch (use ``callbacks.LRScheduler(s, "batch")`` for per batch).
+    callbacks : iterable of nnx.callbacks.Callback
+
+    ``stop_training`` set to True by a callback ends ``fit`` after the current epoch.
+    """
+
+    def __init__(self, model, loss, optimizer, schedule=None, callbacks=()):
+        if not isinstance(model, Module):
+            raise TypeError(f"Trainer: model: expected an nnx.Module, got {type(model).__name__}")
+        if not (hasattr(loss, "forward") and hasattr(loss, "backward")):
+            raise TypeError(f"Trainer: loss: expected an nnx loss, got {type(loss).__name__}")
+        if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+            raise TypeError(f"Trainer: optimizer: expected an nnx.optim optimizer, got {type(optimizer).__name__}")
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.callbacks = check_callbacks(callbacks)
+        if schedule is not None:
+            self.callbacks.insert(0, LRScheduler(schedule))
+        self.history = History()
+        self.stop_training = False
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, train_data, epochs=1, val_data=None, batch_size=32, progress=True, seed=None, shuffle=True):
+        """Train for ``epochs`` epochs; return the ``History``.
+
+        Parameters
+        ----------
+        train_data : (X, y) arrays or a DataLoader (then ``batch_size``/``shuffle`` are its own)
+        epochs : int
+        val_data : (X, y) arrays or a DataLoader, optional
+            Evaluated (eval mode) after every epoch: ``val_loss``, ``val_accuracy``.
+        batch_size : int, default 32
+        progress : bool or stream
+            True: a tqdm bar on stderr when it is a terminal; False: silent; a stream: bar there.
+        seed : int, optional
+            Seeds the shuffling and every Dropout layer's masks (their generators are replaced).
+            None draws a seed, recorded in ``history.params["seed"]`` to reproduce the run.
+        shuffle : bool, default True
+        """
+        where = "fit"
+        epochs = check_positive_int(epochs, "epochs", where)
+        batch_size = check_positive_int(batch_size, "batch_size", where)
+        train_data = _check_data(train_data, "train_data", where)
+        if val_data is not None:
+            val_data = _check_data(val_data, "val_data", where)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"fit: seed: expected a non-negative int or None, got {seed!r}")
+        seed = int(seed)
+        shuffle_ss, dropout_ss = np.random.SeedSequence(seed).spawn(2)
+        for m, ss in zip((m for m in self.model.modules() if isinstance(m, Dropout)),
+                         dropout_ss.spawn(sum(isinstance(m, Dropout) for m in self.model.modules())),
+                         strict=True):
+            m.rng = np.random.default_rng(ss)
+        if isinstance(train_data, tuple):
+            x, y = train_data
+            batches = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, rng=np.random.default_rng(shuffle_ss))
+            n_train = x.shape[0]
+        else:
+            batches, n_train = train_data, None
+        self.history = history = History({
+            "epochs": epochs, "batch_size": batch_size, "seed": seed, "n_train": n_train,
+            "threads": _config.get_num_threads(), "backend": _config.get_backend(),
+        })
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        with _Interrupt() as interrupt:
+            for epoch in range(epochs):
+                logs, bar = self._train_epoch(epoch, epochs, batches, progress, interrupt)
+                if logs is None:
+                    break
+                if val_data is not None:
+                    val = self.evaluate(val_data, batch_size=max(batch_size, 256))
+                    logs.update({f"val_{k}": v for k, v in val.items() if k != "n"})
+                shown = bar.disable is False
+                bar.close()
+                if shown:  # the live bar goes; one permanent line per epoch stays
+                    tqdm.write(_epoch_line(epochs, logs), file=progress if hasattr(progress, "write") else sys.stderr)
+                history.append(logs)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, logs)
+                if self.stop_training or interrupt.requested:
+                    break
+        for cb in self.callbacks:
+            cb.on_train_end(self, history)
+        return history
+
+    def _train_epoch(self, epoch, epochs, batches, progress, interrupt):
+        """One pass over the data: ``(logs, open progress bar)``, or ``(None, None)`` if stopped."""
+        model, loss, opt = self.model, self.loss, self.optimizer
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self, epoch)
+        lr = float(opt.param_groups[0]["lr"]) if hasattr(opt, "param_groups") else float("nan")
+        x_all = getattr(batches, "X", None)  # a DataLoader: the bar counts samples (tqdm shows samples/s)
+        total = x_all.shape[0] if isinstance(x_all, np.ndarray) else None
+        if total is not None and getattr(batches, "drop_last", False):
+            total = len(batches) * batches.batch_size
+        n_batches = len(batches) if hasattr(batches, "__len__") else None
+        bar = _progress(progress, total, f"epoch {epoch + 1}/{epochs}")
+        model.train()
+        seen, loss_sum, correct, classify = 0, 0.0, 0, None
+        t0 = time.perf_counter()
+        for b, batch in enumerate(batches):
+            xb, yb = batch
+            out = model.forward(xb)
+            value = loss.forward(out, yb)
+            opt.zero_grad()
+            model.backward_params(loss.backward())
+            opt.step()
+            n = xb.shape[0]
+            seen += n
+            loss_sum += value * n
+            if classify is None:
+                classify = _is_classification(out, np.asarray(yb))
+            if classify:
+                correct += _count_correct(out, yb)
+            for cb in self.callbacks:
+                cb.on_batch_end(self, b, {"loss": value, "size": n})
+            if bar.disable is False and (b % 10 == 0 or b + 1 == n_batches):
+                bar.set_postfix(_postfix({"loss": loss_sum / seen, "accuracy": correct / seen if classify else None}),
+                                refresh=False)
+            bar.update(n)
+            if not math.isfinite(value):
+                warnings.warn(f"fit: the loss became {value} in epoch {epoch + 1}, batch {b + 1}; "
+                              "stopping (lower the learning rate?)", RuntimeWarning, stacklevel=3)
+                self.history.stop_reason = f"non-finite loss in epoch {epoch + 1}"
+                self.stop_training = True
+                break
+            if interrupt.requested:
+                bar.close()
+                self.history.interrupted = True
+                self.history.stop_reason = f"interrupted (Ctrl-C) in epoch {epoch + 1} after batch {b + 1}"
+                for cb in self.callbacks:
+                    cb.on_interrupt(self, epoch, b)
+                return None, None
+        elapsed = time.perf_counter() - t0
+        logs = {"epoch": epoch + 1, "loss": loss_sum / seen if seen else float("nan")}
+        if classify:
+            logs["accuracy"] = correct / seen
+        logs.update({"lr": lr, "time": elapsed, "samples_per_sec": seen / elapsed if elapsed > 0 else float("nan")})
+        return logs, bar
+
+    # -- inference ----------------------------------------------------------------------------
+    def evaluate(self, data, batch_size=1000):
+        """Loss (and accuracy for class labels) over ``data`` in eval mode; see ``nnx.evaluate``."""
+        return evaluate(self.model, data, loss=self.loss, batch_size=batch_size)
+
+    def predict(self, x, batch_size=1000):
+        """The model's outputs for ``x`` in eval mode; see ``nnx.predict``."""
+        return predict(self.model, x, batch_size=batch_size)
+
+
+def _epoch_line(epochs, logs):
+    parts = [f"epoch {logs['epoch']}/{epochs}:"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            parts.append(f"{key} {logs[key]:.4f}")
+    parts.append(f"({logs['time']:.1f} s, {logs['samples_per_sec']:,.0f} samples/s, lr {logs['lr']:.3g})")
+    return " ".join(parts)
+
+
+def _postfix(logs):
+    out = {}
+    for key, short in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"),
+                       ("val_accuracy", "val_acc")):
+        v = logs.get(key)
+        if v is not None:
+            out[short] = f"{v:.4f}"
+    return out
+
+
+class _EvalMode:
+    """Run a block in eval mode and restore the module's previous mode afterwards."""
+
+    def __init__(self, model):
+        self.model, self.was = model, model.training
+
+    def __enter__(self):
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was)
+        return False
+
+
+def _batches(x, batch_size):
+    for i in range(0, x.shape[0], batch_size):
+        yield x[i:i + batch_size]
+
+
+def evaluate(model, data, loss=None, batch_size=1000):
+    """Evaluate ``model`` on ``data`` in eval mode (restores the previous mode).
+
+    Parameters
+    ----------
+    model : Module
+    data : (X, y) arrays or a DataLoader of (x, y) batches
+    loss : nnx loss, optional
+    batch_size : int
+
+    Returns
+    -------
+    dict
+        ``loss`` (sample-weighted mean, when ``loss`` is given), ``accuracy`` (when ``y`` holds
+        class indices and the outputs are (N, C) scores), ``n`` (samples).
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"evaluate: model: expected an nnx.Module, got {type(model).__name__}")
+    batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
+    data = _check_data(data, "data", "evaluate")
+    if isinstance(data, tuple):
+        x, y = data
+        pairs = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size))
+    else:
+        pairs = iter(data)
+    n, loss_sum, correct, classify = 0, 0.0, 0, None
+    with _EvalMode(model):
+        for xb, yb in pairs:
+            out = model.forward(xb)
+            yb = np.asarray(yb)
+            if loss is not None:
+                loss_sum += loss.forward(out, yb) * xb.shape[0]
+            if classify is None:
+                classify = _is_classification(out, yb)
+            if classify:
+                correct += _count_correct(out, yb)
+            n += xb.shape[0]
+    result = {}
+    if loss is not None:
+        result["loss"] = loss_sum / n if n else float("nan")
+    if classify:
+        result["accuracy"] = correct / n
+    result["n"] = n
+    return result
+
+
+def predict(model, x, batch_size=1000):
+    """``model``'s outputs for ``x`` (batched, eval mode, previous mode restored), as one array."""
+    if not isinstance(model, Module):
+        raise TypeError(f"predict: model: expected an nnx.Module, got {type(model).__name__}")
+    if not isinstance(x, np.ndarray) or x.ndim < 1:
+        raise TypeError(f"predict: x: expected an ndarray with a batch axis, got {type(x).__name__}")
+    batch_size = check_positive_int(batch_size, "batch_size", "predict")
+    with _EvalMode(model):
+        outs = [model.forward(xb) for xb in _batches(x, batch_size)]
+    if not outs:
+        raise ValueError("predict: x: got 0 samples")
+    return np.concatenate(outs, axis=0)
+
+
+def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=32, schedule=None,
+        callbacks=(), progress=True, seed=None, shuffle=True):
+    """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
+
+    See ``Trainer.fit`` for the arguments; returns the ``History``.
+    """
+    trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
+    return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
+                       progress=progress, seed=seed, shuffle=shuffle)
