@@ -41,6 +41,9 @@ def main(argv=None):
                    help="kernel tier (default: cython when built, else vectorized)")
     p.add_argument("--threads", type=int, default=None, help="threads (default: all usable CPUs)")
     p.add_argument("--seed", type=int, default=0, help="seed for init and shuffling (default 0)")
+    p.add_argument("--plots", metavar="DIR", default=None,
+                   help="write training curves, confusion matrix, misclassified digits (PNG) into DIR")
+    p.add_argument("--save", metavar="PATH", default=None, help="save the trained model (nnx.save, .npz)")
     args = p.parse_args(argv)
 
     if args.backend:
@@ -61,6 +64,7 @@ def main(argv=None):
     loader = nnx.datasets.DataLoader(X_train, y_train, batch_size=args.batch_size, rng=rng)
     print(f"digits: {len(X_train)} train / {len(X_test)} test, backend={nnx.get_backend()}, "
           f"threads={nnx.get_num_threads()}, {model.num_parameters()} parameters")
+    history = nnx.History({"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed})
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         # Cosine learning-rate decay, written out: large steps first, fine steps at the end.
@@ -75,10 +79,20 @@ def main(argv=None):
             opt.step()
             total, seen = total + loss * len(xb), seen + len(xb)
         dt = time.perf_counter() - t0
-        print(f"epoch {epoch:3d}  loss {total / seen:.4f}  train acc "
-              f"{accuracy(model, X_train, y_train):.4f}  {dt * 1e3:.0f} ms")
+        train_acc = accuracy(model, X_train, y_train)
+        history.append({"epoch": epoch, "loss": total / seen, "accuracy": train_acc, "lr": lr, "time": dt,
+                        "samples_per_sec": seen / dt,
+                        **({"val_accuracy": accuracy(model, X_test, y_test)} if args.plots else {})})
+        print(f"epoch {epoch:3d}  loss {total / seen:.4f}  train acc {train_acc:.4f}  {dt * 1e3:.0f} ms")
     print(f"trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {accuracy(model, X_test, y_test):.4f}")
+    if args.save:
+        nnx.save(model, args.save, metadata={"input_shape": [64], "data": "digits", "mean": mean.tolist(),
+                                             "std": std.tolist()})
+        print(f"saved {args.save}")
+    if args.plots:
+        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):
+            print(f"wrote {path}")
     return model
 
 

@@ -59,6 +59,9 @@ def main(argv=None):
     p.add_argument("--backend", choices=nnx.kernels.BACKENDS, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plots", metavar="DIR", default=None,
+                   help="write training curves, confusion matrix, filters, misclassified digits (PNG) into DIR")
+    p.add_argument("--save", metavar="PATH", default=None, help="save the trained model (nnx.save, .npz)")
     args = p.parse_args(argv)
 
     if args.backend:
@@ -81,6 +84,7 @@ def main(argv=None):
     print(f"{args.data}: {len(X_train)} train / {len(X_test)} test, LeNet-5 "
           f"({model.num_parameters()} parameters), backend={nnx.get_backend()}, "
           f"threads={nnx.get_num_threads()}")
+    history = nnx.History({"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed})
     start, step, reached = time.perf_counter(), 0, None
     for epoch in range(1, args.epochs + 1):
         t0, loss_sum, seen = time.perf_counter(), 0.0, 0
@@ -97,11 +101,20 @@ def main(argv=None):
         wall = time.perf_counter() - start
         if reached is None and acc >= 0.99:
             reached = wall
+        history.append({"epoch": epoch, "loss": loss_sum / seen, "val_accuracy": acc,
+                        "lr": opt.param_groups[0]["lr"], "time": dt, "samples_per_sec": seen / dt})
         print(f"epoch {epoch:2d}  loss {loss_sum / seen:.4f}  test acc {acc:.4f}  "
               f"{dt:.1f} s  {seen / dt:,.0f} samples/s  wall {wall:.1f} s", flush=True)
     print(f"wall time: {time.perf_counter() - start:.1f} s"
           + (f" (99.0% first reached after {reached:.1f} s)" if reached else ""))
     print(f"test accuracy: {evaluate(model, X_test, y_test):.4f}")
+    if args.save:
+        nnx.save(model, args.save, metadata={"input_shape": [1, 28, 28], "data": args.data,
+                                             "normalize": [MEAN, STD]})
+        print(f"saved {args.save}")
+    if args.plots:
+        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):
+            print(f"wrote {path}")
     return model
 
 

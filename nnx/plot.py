@@ -158,3 +158,28 @@ def plot_misclassified(images, y_true, y_pred, path, max_images=25, class_names=
         ax.set_axis_off()
     fig.suptitle(f"{title} ({int(np.sum(y_true != y_pred))} of {len(y_true)})")
     return _save(fig, path)
+
+
+def plot_report(folder, history=None, model=None, x=None, y=None, class_names=None):
+    """Write every picture that applies into ``folder``; return the paths.
+
+    ``curves.png`` (from ``history``), and with ``model``, ``x``, ``y`` (test data):
+    ``confusion.png``, ``misclassified.png`` and, when the first layer is a Conv2d,
+    ``filters.png``. The examples' and the CLI's ``--plots DIR``.
+    """
+    from .layers import Conv2d
+    from .metrics import confusion_matrix
+    from .train import predict
+    paths = []
+    if history is not None and len(history):
+        paths.append(plot_history(history, os.path.join(folder, "curves.png")))
+    if model is not None and x is not None and y is not None:
+        scores = predict(model, x)
+        cm = confusion_matrix(y, scores, num_classes=scores.shape[1])
+        paths.append(plot_confusion_matrix(cm, os.path.join(folder, "confusion.png"), class_names=class_names))
+        paths.append(plot_misclassified(x, y, scores, os.path.join(folder, "misclassified.png"),
+                                        class_names=class_names))
+        first = next((m for m in model.modules() if m is not model and not m._modules), None)
+        if isinstance(first, Conv2d):
+            paths.append(plot_filters(first, os.path.join(folder, "filters.png")))
+    return paths

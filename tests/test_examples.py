@@ -94,3 +94,17 @@ def test_residual_mlp_learns(capsys):
 def test_every_example_has_help(script):
     out = subprocess.run([sys.executable, str(EXAMPLES / script), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_digits_example_writes_plots_and_saves(tmp_path, capsys):
+    model = _example("digits_mlp").main(["--epochs", "2", "--plots", str(tmp_path / "plots"),
+                                         "--save", str(tmp_path / "m.npz")])
+    names = sorted(os.listdir(tmp_path / "plots"))
+    assert names == ["confusion.png", "curves.png", "misclassified.png"]
+    for n in names:
+        assert (tmp_path / "plots" / n).stat().st_size > 5000
+    back = nnx.load(tmp_path / "m.npz")
+    x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    model.eval()
+    np.testing.assert_array_equal(back(x), model(x))
+    assert nnx.load_header(tmp_path / "m.npz")["metadata"]["input_shape"] == [64]

@@ -155,17 +155,21 @@ def test_download_fails_cleanly_when_every_mirror_is_bad(tmp_path, isolated):
     assert leftovers == []
 
 
-def test_lenet5_learns_on_a_subset(capsys):
+def test_lenet5_learns_on_a_subset(capsys, tmp_path):
     _data_dir()
     sys.path.insert(0, str(EXAMPLES))
     try:
         import mnist_lenet5
     finally:
         sys.path.remove(str(EXAMPLES))
-    mnist_lenet5.main(["--epochs", "3", "--train-subset", "10000", "--seed", "0"])
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("test accuracy: ")
+    mnist_lenet5.main(["--epochs", "3", "--train-subset", "10000", "--seed", "0", "--plots", str(tmp_path),
+                       "--save", str(tmp_path / "lenet.npz")])
+    lines = capsys.readouterr().out.strip().splitlines()
+    last = next(line for line in lines if line.startswith("test accuracy: "))
     assert float(last.split(": ")[1]) > 0.95  # chance is 0.10; this run gives ~0.972
+    for name in ("curves.png", "confusion.png", "misclassified.png", "filters.png"):
+        assert (tmp_path / name).stat().st_size > 2000, name
+    assert isinstance(nnx.load(tmp_path / "lenet.npz"), nnx.Sequential)
 
 
 def test_missing_files_error_lists_where_it_looked(tmp_path, isolated):
