@@ -27,6 +27,11 @@ def fmt_time(seconds):
 
 
 def main(paths):
+    print(render(paths))
+
+
+def render(paths, notes=True):
+    """The markdown report of the given pytest-benchmark JSON files (``notes``: append NOTES.md)."""
     groups = {}
     for path in paths:
         data = json.load(open(path))
@@ -78,10 +83,10 @@ def main(paths):
             "OpenBLAS vs torch's GEMM here.",
             "- The e2e rows run each framework in a fresh process: nnx and torch share libgomp and "
             "configure it differently (nnx passive, torch spinning)."]
-    notes = Path(__file__).with_name("NOTES.md")
-    if notes.exists():
-        out += ["", notes.read_text().rstrip()]
-    print("\n".join(out))
+    notes_file = Path(__file__).with_name("NOTES.md")
+    if notes and notes_file.exists():
+        out += ["", notes_file.read_text().rstrip()]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

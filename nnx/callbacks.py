@@ -32,7 +32,8 @@ class Callback:
         pass
 
     def on_interrupt(self, trainer, epoch, batch):
-        """Ctrl-C: training stops after ``batch`` of ``epoch`` (0-based), before ``on_train_end``."""
+        """Ctrl-C stopped training mid-epoch, after ``batch`` of ``epoch`` (0-based); called before
+        ``on_train_end``. (Ctrl-C during validation stops after the epoch's ``on_epoch_end``.)"""
 
     def on_train_end(self, trainer, history):
         pass

@@ -237,6 +237,9 @@ class Trainer:
                 history.append(logs)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, logs)
+                if interrupt.requested and not history.interrupted:  # Ctrl-C during validation/callbacks
+                    history.interrupted = True
+                    history.stop_reason = f"interrupted (Ctrl-C) at the end of epoch {epoch + 1}"
                 if self.stop_training or interrupt.requested:
                     break
         for cb in self.callbacks:

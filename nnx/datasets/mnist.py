@@ -72,7 +72,7 @@ def _find(root, kind):
 
 
 def read_idx(path, ndim):
-    """Parse one gzip-compressed IDX file of unsigned bytes with ``ndim`` dimensions.
+    """Parse one IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed or raw).
 
     Raises
     ------
@@ -81,8 +81,10 @@ def read_idx(path, ndim):
         dimension count, or holds fewer or more bytes than its header declares.
     """
     path = Path(path)
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
     try:
-        with gzip.open(path, "rb") as f:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"load_mnist: {path}: not a readable gzip file ({exc})") from exc

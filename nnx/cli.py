@@ -1,0 +1,380 @@
+"""``python -m nnx``: train, evaluate, predict, bench, info.
+
+Exit codes: 0 success; 1 the command failed (missing data, unreadable checkpoint, ...); 2 the
+command line is wrong (argparse's convention); 130 training stopped by Ctrl-C (after saving
+the model when ``--save`` was given). Errors are one line on stderr, ``nnx: error: ...``;
+``--debug`` shows the traceback instead.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .callbacks import Callback
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+MODELS = ("mlp", "lenet5")
+OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 0.01}  # default lr
+# Pixel mean and std of the training images (MNIST's are the usual 0.1307 / 0.3081).
+NORMALIZE = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                      "Bag", "Ankle boot"],
+}
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CLIError(Exception):
+    """A failure to report as one line with exit code 1."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+# -- data ------------------------------------------------------------------------------------------
+def load_data(name, root=None, download=False):
+    """``(X_train, y_train, X_test, y_test, (mean, std))`` with images (N, 1, H, W) in [0, 1]."""
+    import nnx
+    if name == "digits":
+        X, y, Xt, yt = nnx.datasets.load_digits()
+        norm = (float(X.mean()), float(X.std()))
+    else:
+        try:
+            X, y, Xt, yt = nnx.datasets.load_mnist(root, name, download)
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc).splitlines()[0] + " (set NNX_DATA_DIR, pass --root, or --download)") from None
+        norm = NORMALIZE[name]
+    return X, y, Xt, yt, norm
+
+
+def _normalize(x, norm):
+    mean, std = norm
+    return ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
+
+
+# -- train -----------------------------------------------------------------------------------------
+def _optimizer(name, params, lr, momentum, weight_decay):
+    from . import optim
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+
+
+def cmd_train(args):
+    import nnx
+
+    from . import models
+    _setup_runtime(args)
+    X, y, Xt, yt, norm = load_data(args.data, args.root, args.download)
+    if args.train_subset:
+        X, y = X[:args.train_subset], y[:args.train_subset]
+    X, Xt = _normalize(X, norm), _normalize(Xt, norm)
+    input_shape = list(X.shape[1:])
+    rng = np.random.default_rng(args.seed)
+    model = getattr(models, args.model)(input_shape, 10, rng=rng)
+    lr = OPTIMIZERS[args.optimizer] if args.lr is None else args.lr
+    opt = _optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
+    print(f"{args.data}: {len(X)} train / {len(Xt)} test, {args.model} ({model.num_parameters():,} parameters), "
+          f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend()}, threads={nnx.get_num_threads()}, "
+          f"seed={args.seed}", flush=True)
+    bar = not args.no_progress and sys.stderr.isatty()
+    history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, val_data=(Xt, yt),
+                      batch_size=args.batch_size, schedule=schedule, progress=bar, seed=args.seed,
+                      callbacks=[] if bar else [_EpochPrinter()])
+    result = nnx.evaluate(model, (Xt, yt))
+    if args.save:
+        meta = {"model": args.model, "data": args.data, "input_shape": input_shape, "normalize": list(norm),
+                "classes": CLASS_NAMES.get(args.data, [str(i) for i in range(10)]),
+                "epochs_completed": len(history), "seed": args.seed}
+        nnx.save(model, args.save, metadata=meta)
+        print(f"saved {args.save}")
+    if args.plots:
+        for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt,
+                                         class_names=CLASS_NAMES.get(args.data)):
+            print(f"wrote {path}")
+    if history.interrupted:
+        print(f"nnx: {history.stop_reason}", file=sys.stderr)
+        print(f"test accuracy: {result['accuracy']:.4f}")
+        return EXIT_INTERRUPTED
+    print(f"test accuracy: {result['accuracy']:.4f}")
+    return EXIT_OK
+
+
+class _EpochPrinter(Callback):
+    """One line per epoch on stdout when there is no progress bar (logs, pipes, CI)."""
+
+    def on_epoch_end(self, trainer, epoch, e):
+        print(f"epoch {e['epoch']:3d}  loss {e['loss']:.4f}  acc {e['accuracy']:.4f}  "
+              f"val_acc {e['val_accuracy']:.4f}  {e['time']:.1f} s  {e['samples_per_sec']:,.0f} samples/s",
+              flush=True)
+
+
+# -- evaluate / predict ----------------------------------------------------------------------------
+def _load_model(path):
+    import nnx
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file")
+    model = nnx.load(path)
+    if not isinstance(model, nnx.Module):
+        raise CLIError(f"{path}: holds a {type(model).__name__}, not a model nnx can rebuild (save a "
+                       "Sequential/Graph of built-in layers with nnx.save(model, path))")
+    return model, nnx.load_header(path).get("metadata", {})
+
+
+def _check_input(meta, shape, path):
+    want = meta.get("input_shape")
+    if want is not None and list(shape) != list(want):
+        raise CLIError(f"{path}: the model expects images of shape {tuple(want)}, the data have {tuple(shape)}")
+
+
+def cmd_evaluate(args):
+    import nnx
+    _setup_runtime(args)
+    model, meta = _load_model(args.path)
+    _, _, Xt, yt, norm = load_data(args.data, args.root, args.download)
+    _check_input(meta, Xt.shape[1:], args.path)
+    norm = meta.get("normalize", norm)
+    Xt = _normalize(Xt, norm)
+    res = nnx.evaluate(model, (Xt, yt), nnx.SoftmaxCrossEntropy(), batch_size=args.batch_size)
+    scores = nnx.predict(model, Xt, batch_size=args.batch_size)
+    print(f"{args.path} on {args.data} test set ({res['n']} images)")
+    print(f"loss: {res['loss']:.4f}")
+    print(f"top-2 accuracy: {nnx.metrics.top_k_accuracy(yt, scores, k=2):.4f}")
+    print(nnx.metrics.classification_report(yt, scores, num_classes=scores.shape[1],
+                                            class_names=meta.get("classes")))
+    print(f"accuracy: {res['accuracy']:.4f}")
+    return EXIT_OK
+
+
+def _resize(img, h, w):
+    """Bilinear resize of a (H0, W0) image (separable linear interpolation)."""
+    h0, w0 = img.shape
+    if (h0, w0) == (h, w):
+        return img
+    ys = (np.arange(h) + 0.5) * h0 / h - 0.5
+    xs = (np.arange(w) + 0.5) * w0 / w - 0.5
+    rows = np.stack([np.interp(xs, np.arange(w0), r) for r in img])
+    return np.stack([np.interp(ys, np.arange(h0), c) for c in rows.T]).T
+
+
+def _png_to_input(path, shape, invert):
+    from ._png import read_png
+    img = read_png(path)
+    if img.ndim == 3:
+        if img.shape[2] in (2, 4):  # composite over white: a transparent background is paper
+            alpha = img[..., -1:]
+            img = img[..., :-1] * alpha + (1 - alpha)
+        img = img.mean(axis=2) if img.shape[2] == 1 else img[..., :3] @ np.array([0.299, 0.587, 0.114])
+    if shape[0] != 1:
+        raise CLIError(f"{path}: the model expects {shape[0]}-channel images; PNG input is greyscale only")
+    img = _resize(img, shape[1], shape[2])
+    if invert == "yes" or (invert == "auto" and img.mean() > 0.5):
+        img = 1.0 - img  # dark ink on light paper -> the light-on-dark digits the model learned
+    return img[None, None].astype(np.float32)
+
+
+def cmd_predict(args):
+    import nnx
+
+    from ._png import SIGNATURE
+    _setup_runtime(args)
+    model, meta = _load_model(args.path)
+    shape = meta.get("input_shape")
+    if shape is None:
+        raise CLIError(f"{args.path}: no input shape recorded (train it with `python -m nnx train --save`)")
+    with open(args.input, "rb") as f:
+        head = f.read(8)
+    if head == SIGNATURE:
+        x = _png_to_input(args.input, shape, args.invert)
+    else:
+        try:
+            images = nnx.datasets.mnist.read_idx(args.input, 3)
+        except ValueError as exc:
+            raise CLIError(f"{args.input}: neither a PNG image nor an IDX image file ({exc})") from None
+        x = (images[:args.limit] if args.limit else images).astype(np.float32)[:, None] / np.float32(255)
+        _check_input(meta, x.shape[1:], args.path)
+    x = _normalize(x, meta.get("normalize", (0.0, 1.0)))
+    scores = nnx.predict(model, x)
+    z = scores - scores.max(axis=1, keepdims=True)
+    prob = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    classes = meta.get("classes") or [str(i) for i in range(scores.shape[1])]
+    if head == SIGNATURE:
+        order = np.argsort(-prob[0], kind="stable")
+        best = order[0]
+        others = ", ".join(f"{classes[k]} ({prob[0, k]:.3f})" for k in order[1:3])
+        print(f"{args.input}: {classes[best]} (p={prob[0, best]:.3f}); next: {others}")
+    else:
+        for i, k in enumerate(prob.argmax(axis=1)):
+            print(f"{i}\t{classes[k]}\t{prob[i, k]:.3f}")
+    return EXIT_OK
+
+
+# -- bench / info ----------------------------------------------------------------------------------
+def _bench_dir():
+    here = Path(__file__).resolve().parent.parent / "bench"
+    return here if (here / "report.py").exists() else None
+
+
+def cmd_bench(args):
+    bench = _bench_dir()
+    if bench is None:
+        raise CLIError("the benchmark suite lives in bench/ of an nnx source checkout; run this from a clone "
+                       "installed with `pip install -e .` (see README)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        cmd = [sys.executable, "-m", "pytest", str(bench), "-q", "-p", "no:cacheprovider",
+               "-o", "python_files=bench_*.py", f"--benchmark-json={out}"]
+        select = [] if args.full else ["not e2e"]
+        if args.k:
+            select.append(f"({args.k})")
+        if select:  # pytest keeps only the last -k: combine them
+            cmd += ["-k", " and ".join(select)]
+        if not args.full:  # quick: every group once, a few rounds each, no end-to-end training runs
+            cmd += ["--benchmark-min-rounds=3", "--benchmark-max-time=0.02", "--benchmark-warmup=off"]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0 or not os.path.exists(out):
+            if args.debug:
+                print(proc.stdout, file=sys.stderr)
+            raise CLIError(f"the benchmark run failed (pytest exit {proc.returncode}); rerun with --debug "
+                           "to see pytest's output")
+        sys.path.insert(0, str(bench))
+        try:
+            import report
+        finally:
+            sys.path.remove(str(bench))
+        print(report.render([out], notes=False))
+    return EXIT_OK
+
+
+def cmd_info(args):
+    from ._info import show_config
+    show_config()
+    return EXIT_OK
+
+
+def _setup_runtime(args):
+    import nnx
+    if getattr(args, "backend", None):
+        nnx.set_backend(args.backend)
+    if getattr(args, "threads", None):
+        nnx.set_num_threads(args.threads)
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def build_parser():
+    from .kernels import BACKENDS
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    runtime = argparse.ArgumentParser(add_help=False)
+    runtime.add_argument("--threads", type=_positive_int, default=None, help="threads (default: all usable CPUs)")
+    runtime.add_argument("--backend", choices=BACKENDS, default=None, help="kernel tier (default: cython if built)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--root", default=None, help="folder with the MNIST IDX files (default: $NNX_DATA_DIR)")
+    data.add_argument("--download", action="store_true", help="download missing MNIST files (MD5-checked)")
+
+    p = argparse.ArgumentParser(prog="python -m nnx", parents=[common],
+                                description="nnx: train, evaluate and use small neural networks on the CPU.",
+                                epilog="exit codes: 0 ok, 1 failed, 2 bad command line, 130 stopped by Ctrl-C")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser("train", parents=[common, runtime, data], help="train a model and report test accuracy",
+                       description="Train an MLP or LeNet-5 with nnx.fit; Ctrl-C stops after the current batch "
+                                   "(and still saves with --save).")
+    t.add_argument("--model", choices=MODELS, default="mlp")
+    t.add_argument("--data", choices=DATASETS, default="digits")
+    t.add_argument("--epochs", type=_positive_int, default=10, help="default 10")
+    t.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="default sgd (Nesterov momentum)")
+    t.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in OPTIMIZERS.items()) + ")")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
+    t.add_argument("--schedule", choices=["none", "cosine"], default="cosine", help="lr schedule (default cosine)")
+    t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, shuffling, dropout (default 0)")
+    t.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
+    t.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz) with its metadata")
+    t.add_argument("--plots", metavar="DIR", default=None, help="write curves/confusion/filters PNGs into DIR")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar; print one line per epoch")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", parents=[common, runtime, data], help="accuracy and per-class report of a model",
+                       description="Evaluate a saved model on a test set.")
+    e.add_argument("path", help="a model saved by `train --save` or nnx.save")
+    e.add_argument("--data", choices=DATASETS, required=True)
+    e.add_argument("--batch-size", type=_positive_int, default=1000)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("predict", parents=[common, runtime], help="classify a PNG image or an IDX image file",
+                       description="Classify one PNG (resized to the model's input, greyscale) or every image "
+                                   "of an IDX file (one line per image: index, class, probability).")
+    r.add_argument("path", help="a model saved by `train --save`")
+    r.add_argument("input", help="IMAGE.png or an IDX images file (.gz or raw)")
+    r.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="invert dark-on-light images (auto: when the mean is above 0.5)")
+    r.add_argument("--limit", type=_positive_int, default=None, help="IDX: only the first N images")
+    r.set_defaults(func=cmd_predict)
+
+    b = sub.add_parser("bench", parents=[common], help="run the quick benchmark suite and print the table",
+                       description="Run bench/ (pytest-benchmark) quickly and print the markdown table.")
+    b.add_argument("--full", action="store_true", help="full timing and the end-to-end training runs (minutes)")
+    b.add_argument("-k", default=None, help="only benchmarks matching this pytest -k expression")
+    b.set_defaults(func=cmd_bench)
+
+    i = sub.add_parser("info", parents=[common], help="the show_config() report",
+                       description="Print version, kernel tiers, OpenMP, threads and BLAS.")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with 2 on a bad command line
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("nnx: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
+        if args.debug:
+            raise
+        msg = str(exc) or type(exc).__name__
+        print(f"nnx: error: {msg}", file=sys.stderr)
+        return EXIT_FAIL
