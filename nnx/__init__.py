@@ -22,7 +22,7 @@ from . import _malloc  # noqa: E402
 _malloc.tune()
 
 # nnx.train is the training-loop module (fit/evaluate/predict); Module.train() is the mode switch.
-from . import callbacks, datasets, init, kernels, metrics, optim, plot, regularization, train  # noqa: E402
+from . import callbacks, datasets, init, kernels, metrics, models, optim, plot, regularization, train  # noqa: E402
 from ._config import (  # noqa: E402
     get_backend,
     get_num_threads,
@@ -64,5 +64,5 @@ __all__ = [
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
     "Graph", "Add", "summary", "save", "load", "load_header",
-    "callbacks", "metrics", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
+    "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]
