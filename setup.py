@@ -8,6 +8,7 @@ Switches (environment variables):
 OpenMP is detected the way scikit-learn does it: compile, link and run a tiny program with the
 compiler's OpenMP flag. If that fails the kernels are built serially and the build says so.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -114,6 +115,8 @@ def extensions():
             f"nnx.kernels.{name}",
             [f"nnx/kernels/{name}.pyx"],
             include_dirs=[np.get_include(), "nnx/kernels"],
+            # headers and .pxd files: editing one must rebuild the modules that include it
+            depends=sorted(glob.glob("nnx/kernels/*.h") + glob.glob("nnx/kernels/*.pxd")),
         )
         for name in MODULES
     ]

@@ -5,6 +5,19 @@ import numpy as np
 from .._validation import check_array, check_labels, check_real
 
 
+def gemm_epilogue_args(bias, relu, n, dtype):
+    """Validate gemm's fused epilogue: ``bias`` None or (N,) of the operands' dtype; ``relu`` bool."""
+    where = "gemm"
+    if not isinstance(relu, bool | np.bool_):
+        raise TypeError(f"{where}: relu: expected a bool, got {relu!r}")
+    if bias is not None:
+        bias = check_array(bias, "bias", ndim=1, dtype=dtype, where=where)
+        if bias.shape[0] != n:
+            raise ValueError(f"{where}: bias: expected shape ({n},) (one value per output column), "
+                             f"got {bias.shape}")
+    return bias, bool(relu)
+
+
 def gemm_args(a, b, trans_a, trans_b, out, beta):
     """Validate gemm's arguments; return ``(a, b, m, n, k, out, beta)``."""
     where = "gemm"

@@ -10,7 +10,7 @@ follow (measured: LeNet-5 training 6.0k -> 10k samples/s on 2 cores without that
 Threads: OpenMP, the same pool as every other compiled kernel.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
 from ._tiles cimport NNX_MR, NNX_NR, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64
 
@@ -61,3 +61,199 @@ def gemm_tiles(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, :
                                           &c[0, 0] + lo * n, n, 0):
                         fail[0] = 1
     return -1 if failed else 0
+
+
+# -- the blocked GEMM (all sizes) ----------------------------------------------------------------
+import threading
+
+import numpy as np
+
+from cython.parallel cimport threadid
+
+cdef extern from "nnx_blocked.h" nogil:
+    void nnx_pack_a_f32(Py_ssize_t mc, Py_ssize_t kc, const float* a, Py_ssize_t rsa, Py_ssize_t csa,
+                        float* dst, int mr)
+    void nnx_pack_a_f64(Py_ssize_t mc, Py_ssize_t kc, const double* a, Py_ssize_t rsa, Py_ssize_t csa,
+                        double* dst, int mr)
+    void nnx_pack_b_f32(Py_ssize_t kc, Py_ssize_t nc, const float* b, Py_ssize_t rsb, Py_ssize_t csb,
+                        float* dst, int nr)
+    void nnx_pack_b_f64(Py_ssize_t kc, Py_ssize_t nc, const double* b, Py_ssize_t rsb, Py_ssize_t csb,
+                        double* dst, int nr)
+    ctypedef void (*nnx_uk_f32_t)(Py_ssize_t, const float*, const float*, float*, Py_ssize_t, int, int,
+                                  const float*, int)
+    ctypedef void (*nnx_uk_f64_t)(Py_ssize_t, const double*, const double*, double*, Py_ssize_t, int, int,
+                                  const double*, int)
+    nnx_uk_f32_t nnx_uk_f32
+    nnx_uk_f64_t nnx_uk_f64
+    void nnx_edge_f32(Py_ssize_t kc, const float* a, const float* b, float* c, Py_ssize_t ldc, int rows,
+                      int cols, int load_c, const float* bias, int relu, int mr, int nr)
+    void nnx_edge_f64(Py_ssize_t kc, const double* a, const double* b, double* c, Py_ssize_t ldc, int rows,
+                      int cols, int load_c, const double* bias, int relu, int mr, int nr)
+    int nnx_mr_f32, nnx_nr_f32, nnx_mr_f64, nnx_nr_f64
+    const char* nnx_uk_name
+
+# Cache blocking (elements). KC x NR of packed B (the micro-panel reused by every row panel)
+# should sit in L1, MC x KC of packed A in L2, KC x NC of packed B in L2/L3; see
+# bench/README.md for the measurements behind these numbers. Constants, never derived from the
+# thread count: the KC slices fix the summation order.
+KC_F32, MC_F32, NC_F32 = 256, 96, 1024
+KC_F64, MC_F64, NC_F64 = 128, 96, 512
+
+
+def kernel_info():
+    """``{"kernel", "mr_f32", "nr_f32", "mr_f64", "nr_f64", "kc_f32", ...}`` of this build/CPU."""
+    return {"kernel": nnx_uk_name.decode(), "mr_f32": nnx_mr_f32, "nr_f32": nnx_nr_f32,
+            "mr_f64": nnx_mr_f64, "nr_f64": nnx_nr_f64, "kc_f32": KC_F32, "mc_f32": MC_F32,
+            "nc_f32": NC_F32, "kc_f64": KC_F64, "mc_f64": MC_F64, "nc_f64": NC_F64}
+
+
+cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floating* B, Py_ssize_t rsb,
+                Py_ssize_t csb, floating* C, Py_ssize_t ldc, const floating* bias, int relu, double beta,
+                Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t cols, Py_ssize_t K,
+                Py_ssize_t KC, Py_ssize_t MC, floating* abuf, floating* bbuf, int mr, int nr) noexcept nogil:
+    """One macro-tile C[row0:row0+rows, col0:col0+cols] (cols <= NC), in the BLIS loop order:
+    per KC slice, pack that slice of op(B) once, then per MC block of rows pack op(A) and run
+    the micro-kernel over the tiles (column panels outer, so a packed B micro-panel stays in
+    L1 while every row panel of the A block streams past it)."""
+    cdef Py_ssize_t pc, kc, ic, mc, ir, jr, i, j
+    cdef int load_c, last, nrow, ncol
+    cdef floating* ct
+    cdef const floating* bp
+    if beta != 0.0 and beta != 1.0:
+        for i in range(rows):
+            for j in range(cols):
+                C[(row0 + i) * ldc + col0 + j] *= <floating>beta
+    pc = 0
+    while pc < K:  # (range() with a run-time step would go through Python objects)
+        kc = min(KC, K - pc)
+        last = pc + kc >= K
+        load_c = pc > 0 or beta != 0.0
+        if floating is float:
+            nnx_pack_b_f32(kc, cols, B + pc * rsb + col0 * csb, rsb, csb, bbuf, nr)
+        else:
+            nnx_pack_b_f64(kc, cols, B + pc * rsb + col0 * csb, rsb, csb, bbuf, nr)
+        ic = 0
+        while ic < rows:
+            mc = min(MC, rows - ic)
+            if floating is float:
+                nnx_pack_a_f32(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
+            else:
+                nnx_pack_a_f64(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
+            jr = 0
+            while jr < cols:
+                ncol = <int>min(nr, cols - jr)
+                bp = bias + col0 + jr if (last and bias != NULL) else NULL
+                ir = 0
+                while ir < mc:
+                    nrow = <int>min(mr, mc - ir)
+                    ct = C + (row0 + ic + ir) * ldc + col0 + jr
+                    if ncol == nr:
+                        if floating is float:
+                            nnx_uk_f32(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp,
+                                       relu and last)
+                        else:
+                            nnx_uk_f64(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp,
+                                       relu and last)
+                    else:
+                        if floating is float:
+                            nnx_edge_f32(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol, load_c, bp,
+                                         relu and last, mr, nr)
+                        else:
+                            nnx_edge_f64(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol, load_c, bp,
+                                         relu and last, mr, nr)
+                    ir += mr
+                jr += nr
+            ic += mc
+        pc += kc
+
+
+_scratch = threading.local()
+
+
+def _buffers(dtype, Py_ssize_t threads, Py_ssize_t per_thread):
+    """Per-thread packing space, kept between calls (one set per calling Python thread).
+
+    Allocating it in every call cost more than the arithmetic on 2 threads: glibc gives each
+    OpenMP worker its own arena and returns the freed megabyte to the kernel, so every call
+    page-faulted it back in (measured: 128x784 @ 784x512 took longer on 2 threads than on 1).
+    """
+    key = (dtype, threads)
+    cache = getattr(_scratch, "buffers", None)
+    if cache is None:
+        cache = _scratch.buffers = {}
+    buf = cache.get(key)
+    if buf is None or buf.shape[1] < per_thread:
+        buf = cache[key] = np.empty((threads, per_thread + 64), dtype=dtype)
+    return buf
+
+
+def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bint trans_a,
+                 bint trans_b, double beta, const floating[::1] bias, bint relu, int n_threads):
+    """c := op(a) op(b) + beta c [+ bias per column] [ReLU], for any strides; K >= 1, M, N >= 1.
+
+    C is cut into macro-tiles (at most MC x NC, on multiples of the micro-tile) that are
+    shared out between threads with a static schedule; each thread packs what its tile needs
+    into its own 64-byte-aligned part of a buffer kept between calls. Returns 0.
+    """
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef Py_ssize_t rsa = a.strides[0] // isz, csa = a.strides[1] // isz
+    cdef Py_ssize_t rsb = b.strides[0] // isz, csb = b.strides[1] // isz
+    cdef int mr, nr
+    cdef Py_ssize_t KC, MC, NC, mp, np_, pm, pn, items, w, i, j, r0, r1, c0, c1, t
+    cdef floating* abuf
+    cdef floating* bbuf
+    cdef const floating* bias_p = &bias[0] if bias is not None else NULL
+    if trans_a:
+        rsa, csa = csa, rsa
+    if trans_b:
+        rsb, csb = csb, rsb
+    if floating is float:
+        mr, nr, KC, MC, NC = nnx_mr_f32, nnx_nr_f32, KC_F32, MC_F32, NC_F32
+    else:
+        mr, nr, KC, MC, NC = nnx_mr_f64, nnx_nr_f64, KC_F64, MC_F64, NC_F64
+    MC = MC // mr * mr
+    NC = NC // nr * nr
+    if (b.shape[1] if trans_b else b.shape[0]) != k or (a.shape[1] if trans_a else a.shape[0]) != m \
+            or (b.shape[0] if trans_b else b.shape[1]) != n or k < 1 or m < 1 or n < 1 \
+            or (bias is not None and bias.shape[0] != n):
+        raise ValueError("gemm_blocked: inconsistent shapes")
+    # Macro-tile grid: column blocks of at most NC columns, split further until every thread
+    # has work and the parts divide evenly; rows are split only when the columns cannot be
+    # (each row split re-packs B, each column split re-packs A).
+    mp, np_ = _cdiv(m, mr), _cdiv(n, nr)
+    pm, pn = 1, _cdiv(np_, NC // nr)
+    while pm * pn < n_threads or (pm * pn % n_threads and pm * pn < 4 * n_threads):
+        if pn < np_:
+            pn += 1
+        elif pm < mp:
+            pm += 1
+        else:
+            break
+    items = pm * pn
+    t = min(n_threads, items)
+    # per thread: packed A (MC x KC) then packed B (KC x NC), both starting on 64-byte lines
+    per = (MC * KC + 16) // 16 * 16 + NC * KC
+    scratch = _buffers(np.float32 if floating is float else np.float64, t, per)
+    cdef floating[:, ::1] sv = scratch
+    cdef Py_ssize_t stride = sv.shape[1], shift = (-(<size_t>&sv[0, 0]) % 64) // isz
+    if stride % 16:
+        raise ValueError("gemm_blocked: scratch rows must keep 64-byte alignment")
+    with nogil, parallel(num_threads=t):
+        abuf = &sv[0, 0] + shift + threadid() * stride
+        bbuf = abuf + (MC * KC + 16) // 16 * 16
+        for w in prange(items, schedule='static'):
+            i = w // pn
+            j = w % pn
+            r0 = mp * i // pm * mr
+            r1 = min(m, mp * (i + 1) // pm * mr)
+            c0 = np_ * j // pn * nr
+            c1 = min(n, np_ * (j + 1) // pn * nr)
+            _item(&a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0], n, bias_p, relu, beta,
+                  r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr)
+    return 0

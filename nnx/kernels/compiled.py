@@ -23,51 +23,34 @@ def _threads(n_threads, work, threshold):
     return 1 if work < threshold else n
 
 
-# Products up to this many multiply-adds run in nnx's own tile kernel (single thread, no BLAS);
-# larger ones go to NumPy's BLAS. Waking OpenBLAS's pool for a small product costs more than
-# it saves, and its workers then spin beside the OpenMP kernels (see _gemm.pyx).
-GEMM_OWN_MAX_MACS = 1 << 23
-GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the tile GEMM runs on one thread
+GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the blocked GEMM runs on one thread
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=None):
-    """C := op(A) op(B) + beta C.
+def gemm_route(m, n, k):
+    """Which implementation the compiled tier's gemm uses for an (m x k) @ (k x n) product:
+    ``"nnx"`` (the blocked Cython GEMM of _gemm.pyx) or ``"blas"`` (NumPy's).
 
-    Small products (<= GEMM_OWN_MAX_MACS multiply-adds) use nnx's register-tiled kernel on
-    padded copies; larger ones call NumPy's BLAS (threads follow ``nnx.set_num_threads``).
-    See ``nnx.kernels.loops.gemm`` for the parameters.
+    The rule and the measurements behind it are in bench/README.md ("GEMM dispatch"); it is
+    also printed by ``nnx.show_config()``.
+    """
+    return "nnx"
+
+
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
+    """C := op(A) op(B) + beta C [+ bias] [then ReLU], by nnx's blocked GEMM (no BLAS call).
+
+    Packing handles the transposes; the bias and ReLU are applied to each tile while it is
+    still in registers. The summation order of every element is fixed, so the result does
+    not depend on the thread count. See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
-    if m * n * k > GEMM_OWN_MAX_MACS or k == 0:
-        return _vectorized.gemm(a, b, trans_a, trans_b, out, beta)
-    mp, np_ = _round_up(m, _gemm.MR), _round_up(n, _gemm.NR)
-    # Copy (and pad) an operand only when its layout is not already what the kernel reads.
-    if trans_a or mp != m:
-        ap = np.zeros((mp, k), dtype=a.dtype)
-        ap[:m] = a.T if trans_a else a
-    else:
-        ap = a
-    if trans_b or np_ != n:
-        bp = np.zeros((k, np_), dtype=a.dtype)
-        bp[:, :n] = b.T if trans_b else b
-    else:
-        bp = b
-    direct = out is not None and beta == 0.0 and (mp, np_) == (m, n)
-    cp = out if direct else np.empty((mp, np_), dtype=a.dtype)
+    bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
+    if m == 0 or n == 0 or k == 0 or gemm_route(m, n, k) == "blas":
+        return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu)
+    c = np.empty((m, n), dtype=a.dtype) if out is None else out
     nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
-    _check_alloc(_gemm.gemm_tiles(ap, bp, cp, nt), "gemm")
-    if direct:
-        return out
-    prod = cp[:m, :n]
-    if out is None:
-        return prod if (mp, np_) == (m, n) else np.ascontiguousarray(prod)
-    if beta == 0.0:
-        np.copyto(out, prod)
-    else:
-        if beta != 1.0:
-            out *= out.dtype.type(beta)
-        out += prod
-    return out
+    _gemm.gemm_blocked(a, b, c, trans_a, trans_b, beta, bias, relu, nt)
+    return c
 
 
 def relu_forward(x, *, n_threads=None):

@@ -11,8 +11,8 @@ from .._validation import check_array
 from . import _args
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=None):
-    """C := op(A) op(B) + beta C.
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
+    """C := op(A) op(B) + beta C [+ bias] [then ReLU].
 
     Parameters
     ----------
@@ -22,12 +22,17 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=No
     out : ndarray (M, N), optional
         Written in place; read only when ``beta != 0`` (then it is required).
     beta : float
+    bias : ndarray (N,), optional
+        Added to every row (the fused epilogue of ``Linear``).
+    relu : bool
+        Apply ReLU (``0 if v <= 0 else v``) to the result (``Linear`` followed by ``ReLU``).
 
     Returns
     -------
     ndarray (M, N)
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
+    bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     for i in range(m):
         for j in range(n):
@@ -36,7 +41,10 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=No
                 aip = a[p, i] if trans_a else a[i, p]
                 bpj = b[j, p] if trans_b else b[p, j]
                 acc += aip * bpj
-            c[i, j] = acc + beta * c[i, j] if beta != 0.0 else acc
+            v = acc + beta * c[i, j] if beta != 0.0 else acc
+            if bias is not None:
+                v += bias[j]
+            c[i, j] = 0.0 if relu and v <= 0 else v
     return c
 
 

@@ -8,23 +8,30 @@ import numpy as np
 from . import _args
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, n_threads=None):
-    """C := op(A) op(B) + beta C (NumPy matmul, i.e. its BLAS).
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
+    """C := op(A) op(B) + beta C [+ bias] [then ReLU] (NumPy matmul, i.e. its BLAS).
 
     See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
+    bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     if out is None:
-        return np.matmul(opa, opb)
-    if beta == 0.0:
-        return np.matmul(opa, opb, out=out)
-    prod = np.matmul(opa, opb)
-    if beta != 1.0:
-        out *= out.dtype.type(beta)
-    out += prod
-    return out
+        c = np.matmul(opa, opb)
+    elif beta == 0.0:
+        c = np.matmul(opa, opb, out=out)
+    else:
+        prod = np.matmul(opa, opb)
+        if beta != 1.0:
+            out *= out.dtype.type(beta)
+        out += prod
+        c = out
+    if bias is not None:
+        c += bias
+    if relu:
+        np.maximum(c, c.dtype.type(0), out=c)
+    return c
 
 
 def relu_forward(x, *, n_threads=None):

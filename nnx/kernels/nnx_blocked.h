@@ -1,0 +1,213 @@
+/* nnx_blocked.h -- the pieces of nnx's blocked GEMM: packing and register-tiled micro-kernels.
+ *
+ * The loops around them live in _gemm.pyx (gemm_blocked): for one macro-tile of C, for each
+ * KC-deep slice of K, pack the slice of op(B) into NR-wide column panels and the slice of
+ * op(A) into MR-high row panels (zero-padded at the edges, so the micro-kernel never reads out
+ * of bounds and its loops have constant trip counts), then run the micro-kernel on every
+ * MR x NR tile. This is the GotoBLAS/BLIS structure:
+ *
+ *   packed B micro-panel  KC x NR   reused by every row panel     -> stays in L1
+ *   packed A block        MC x KC   reused by every column panel  -> stays in L2
+ *   C tile                MR x NR   in registers for a whole KC slice
+ *
+ * Packing also makes transposes and arbitrary strides free for the kernel: op(A)[i, k] is
+ * read as A[i * rsa + k * csa], whatever the layout.
+ *
+ * Determinism: each C element is the sum over its KC slices, in order, of that slice's products
+ * accumulated over k in order (KC is a constant, not a function of the thread count), so the
+ * result is the same for every thread count and every split of C into macro-tiles.
+ *
+ * Micro-kernels (chosen once when the extension loads, by CPU):
+ *   float32  AVX-512: 8 x 32 (16 zmm accumulators)      else: 6 x 16 (12 ymm on AVX2)
+ *   float64  AVX-512: 8 x 16 (16 zmm accumulators)      else: 6 x 8  (12 ymm on AVX2)
+ * The epilogue of the last KC slice can add a bias per column and apply ReLU, so Linear(+ReLU)
+ * writes its output once.
+ */
+#ifndef NNX_BLOCKED_H
+#define NNX_BLOCKED_H
+#include <stddef.h>
+#include <string.h>
+#include "nnx_math.h" /* NNX_MULTIVERSION */
+
+typedef float nnx_bf16 __attribute__((vector_size(64)));           /* 16 floats  */
+typedef float nnx_bf16u __attribute__((vector_size(64), aligned(4)));
+typedef int nnx_bi16 __attribute__((vector_size(64)));
+typedef double nnx_bd8 __attribute__((vector_size(64)));           /* 8 doubles  */
+typedef double nnx_bd8u __attribute__((vector_size(64), aligned(8)));
+typedef long long nnx_bl8 __attribute__((vector_size(64)));
+
+/* Pack rows [0, mc) x cols [0, kc) of op(A) (element (i, k) at a[i*rsa + k*csa]) into panels
+ * of mr rows: panel p holds, for k = 0..kc-1, the mr values of rows p*mr .. p*mr+mr-1
+ * contiguously. Rows past mc are zeros. */
+#define NNX_DEFINE_PACK_A(NAME, T)                                                            \
+static void NAME(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rsa, ptrdiff_t csa,       \
+                 T *dst, int mr)                                                              \
+{                                                                                             \
+    for (ptrdiff_t i0 = 0; i0 < mc; i0 += mr) {                                               \
+        T *p = dst + i0 * kc;                                                                 \
+        int rows = (int)(mc - i0 < mr ? mc - i0 : mr);                                        \
+        if (csa == 1) { /* rows contiguous: read along k, write with stride mr */             \
+            for (int r = 0; r < rows; r++) {                                                  \
+                const T *src = a + (i0 + r) * rsa;                                            \
+                for (ptrdiff_t k = 0; k < kc; k++) p[k * mr + r] = src[k];                    \
+            }                                                                                 \
+        } else {                                                                              \
+            for (ptrdiff_t k = 0; k < kc; k++) {                                              \
+                const T *src = a + i0 * rsa + k * csa;                                        \
+                for (int r = 0; r < rows; r++) p[k * mr + r] = src[r * rsa];                  \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = rows; r < mr; r++)                                                       \
+            for (ptrdiff_t k = 0; k < kc; k++) p[k * mr + r] = 0;                             \
+    }                                                                                         \
+}
+
+/* Pack rows [0, kc) x cols [0, nc) of op(B) (element (k, j) at b[k*rsb + j*csb]) into panels
+ * of nr columns: panel p holds, for k = 0..kc-1, the nr values of columns p*nr .. p*nr+nr-1
+ * contiguously. Columns past nc are zeros. */
+#define NNX_DEFINE_PACK_B(NAME, T)                                                            \
+static void NAME(ptrdiff_t kc, ptrdiff_t nc, const T *b, ptrdiff_t rsb, ptrdiff_t csb,       \
+                 T *dst, int nr)                                                              \
+{                                                                                             \
+    for (ptrdiff_t j0 = 0; j0 < nc; j0 += nr) {                                               \
+        T *p = dst + j0 * kc;                                                                 \
+        int cols = (int)(nc - j0 < nr ? nc - j0 : nr);                                        \
+        if (csb == 1) {                                                                       \
+            for (ptrdiff_t k = 0; k < kc; k++) {                                              \
+                const T *src = b + k * rsb + j0;                                              \
+                T *q = p + k * nr;                                                            \
+                if (cols == nr) memcpy(q, src, (size_t)nr * sizeof(T));                       \
+                else {                                                                        \
+                    for (int c = 0; c < cols; c++) q[c] = src[c];                             \
+                    for (int c = cols; c < nr; c++) q[c] = 0;                                 \
+                }                                                                             \
+            }                                                                                 \
+        } else { /* columns contiguous (a transposed B): read along k */                     \
+            for (int c = 0; c < cols; c++) {                                                  \
+                const T *src = b + (j0 + c) * csb;                                            \
+                for (ptrdiff_t k = 0; k < kc; k++) p[k * nr + c] = src[k * rsb];              \
+            }                                                                                 \
+            for (ptrdiff_t k = 0; k < kc; k++)                                                \
+                for (int c = cols; c < nr; c++) p[k * nr + c] = 0;                            \
+        }                                                                                     \
+    }                                                                                         \
+}
+
+NNX_DEFINE_PACK_A(nnx_pack_a_f32, float)
+NNX_DEFINE_PACK_A(nnx_pack_a_f64, double)
+NNX_DEFINE_PACK_B(nnx_pack_b_f32, float)
+NNX_DEFINE_PACK_B(nnx_pack_b_f64, double)
+
+/* C tile (MR x NV*L values at c, row stride ldc) := [C +] a_panel * b_panel [+ bias] [ReLU];
+ * only the first `rows` rows of C are read and written (the packed A panel is zero-padded). 
+ * load_c: start from the values in C (later KC slices, or beta != 0); else from zero.
+ * bias: NV*L values added to every row (or NULL). relu: y = 0 where y <= 0 (NaN passes, as
+ * nnx's relu). ReLU is a bit mask: keep the bits where !(y <= 0). */
+#define NNX_DEFINE_UKERNEL(NAME, ATTR, T, V, VU, VI, MR, NV)                                  \
+ATTR static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,  \
+                      ptrdiff_t ldc, int rows, int load_c, const T *bias, int relu)           \
+{                                                                                             \
+    enum { L = (int)(sizeof(V) / sizeof(T)) };                                                \
+    V acc[MR][NV];                                                                            \
+    /* C is added after the k loop, and its lines are requested now, so a C tile that is not   \
+     * in cache arrives while the FMAs run instead of stalling them. */                        \
+    if (load_c) {                                                                             \
+        for (int r = 0; r < rows; r++)                                                        \
+            for (int v = 0; v < NV; v++) __builtin_prefetch(c + r * ldc + v * L, 1, 3);      \
+    }                                                                                         \
+    for (int r = 0; r < MR; r++)                                                              \
+        for (int v = 0; v < NV; v++) acc[r][v] = (V){0};                                      \
+    for (ptrdiff_t k = 0; k < kc; k++) {                                                      \
+        V bk[NV];                                                                             \
+        for (int v = 0; v < NV; v++) bk[v] = *(const V *)(b + k * (NV * L) + v * L);          \
+        for (int r = 0; r < MR; r++) {                                                        \
+            const T s = a[k * MR + r];                                                        \
+            for (int v = 0; v < NV; v++) acc[r][v] += s * bk[v];                              \
+        }                                                                                     \
+    }                                                                                         \
+    if (load_c) {                                                                             \
+        for (int r = 0; r < MR; r++)                                                          \
+            if (r < rows)                                                                     \
+                for (int v = 0; v < NV; v++) acc[r][v] += *(const VU *)(c + r * ldc + v * L); \
+    }                                                                                         \
+    if (bias) {                                                                               \
+        for (int v = 0; v < NV; v++) {                                                        \
+            V bv = *(const VU *)(bias + v * L);                                               \
+            for (int r = 0; r < MR; r++) acc[r][v] += bv;                                     \
+        }                                                                                     \
+    }                                                                                         \
+    if (relu) {                                                                               \
+        for (int r = 0; r < MR; r++)                                                          \
+            for (int v = 0; v < NV; v++)                                                      \
+                acc[r][v] = (V)((VI)acc[r][v] & ~(VI)(acc[r][v] <= (V){0}));                  \
+    }                                                                                         \
+    for (int r = 0; r < MR; r++)                                                              \
+        if (r < rows)                                                                         \
+            for (int v = 0; v < NV; v++) *(VU *)(c + r * ldc + v * L) = acc[r][v];            \
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && (__GNUC__ >= 11)
+#define NNX_WIDE_ATTR __attribute__((target("arch=x86-64-v4")))
+#define NNX_HAVE_WIDE 1
+#else
+#define NNX_WIDE_ATTR
+#define NNX_HAVE_WIDE 0
+#endif
+
+/* Narrow kernels: 16 floats = two ymm on AVX2 (one zmm elsewhere), 8 doubles = two ymm. */
+NNX_DEFINE_UKERNEL(nnx_uk_6x16_f32, NNX_MULTIVERSION, float, nnx_bf16, nnx_bf16u, nnx_bi16, 6, 1)
+NNX_DEFINE_UKERNEL(nnx_uk_6x8_f64, NNX_MULTIVERSION, double, nnx_bd8, nnx_bd8u, nnx_bl8, 6, 1)
+#if NNX_HAVE_WIDE
+NNX_DEFINE_UKERNEL(nnx_uk_8x32_f32, NNX_WIDE_ATTR, float, nnx_bf16, nnx_bf16u, nnx_bi16, 8, 2)
+NNX_DEFINE_UKERNEL(nnx_uk_8x16_f64, NNX_WIDE_ATTR, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 2)
+#endif
+
+typedef void (*nnx_uk_f32_t)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int,
+                             int, const float *, int);
+typedef void (*nnx_uk_f64_t)(ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int,
+                             int, const double *, int);
+
+/* The kernel in use and its tile; set once when the extension loads, read-only afterwards. */
+static nnx_uk_f32_t nnx_uk_f32 = nnx_uk_6x16_f32;
+static nnx_uk_f64_t nnx_uk_f64 = nnx_uk_6x8_f64;
+static int nnx_mr_f32 = 6, nnx_nr_f32 = 16, nnx_mr_f64 = 6, nnx_nr_f64 = 8;
+static const char *nnx_uk_name = "6x16 float32 / 6x8 float64 (AVX2 or baseline clone)";
+
+#if NNX_HAVE_WIDE
+__attribute__((constructor)) static void nnx_blocked_detect(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+        nnx_uk_f32 = nnx_uk_8x32_f32;
+        nnx_uk_f64 = nnx_uk_8x16_f64;
+        nnx_mr_f32 = 8; nnx_nr_f32 = 32; nnx_mr_f64 = 8; nnx_nr_f64 = 16;
+        nnx_uk_name = "8x32 float32 / 8x16 float64 (AVX-512)";
+    }
+}
+#endif
+
+/* Run the micro-kernel on a tile with fewer than nr valid columns through a local buffer, so
+ * nothing outside C's valid part is read or written. */
+#define NNX_DEFINE_EDGE(NAME, T, UK)                                                          \
+static void NAME(ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int rows,         \
+                 int cols, int load_c, const T *bias, int relu, int mr, int nr)               \
+{                                                                                             \
+    T tile[16 * 32] __attribute__((aligned(64)));                                             \
+    T bpad[32] __attribute__((aligned(64)));                                                  \
+    for (int r = 0; r < mr; r++)                                                              \
+        for (int j = 0; j < nr; j++)                                                          \
+            tile[r * nr + j] = (load_c && r < rows && j < cols) ? c[r * ldc + j] : 0;         \
+    if (bias) {                                                                               \
+        for (int j = 0; j < nr; j++) bpad[j] = j < cols ? bias[j] : 0;                        \
+    }                                                                                         \
+    UK(kc, a, b, tile, nr, mr, 1, bias ? bpad : NULL, relu);                                  \
+    for (int r = 0; r < rows; r++)                                                            \
+        for (int j = 0; j < cols; j++) c[r * ldc + j] = tile[r * nr + j];                     \
+}
+
+NNX_DEFINE_EDGE(nnx_edge_f32, float, nnx_uk_f32)
+NNX_DEFINE_EDGE(nnx_edge_f64, double, nnx_uk_f64)
+
+#endif
