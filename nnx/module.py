@@ -348,9 +348,23 @@ class Sequential(Module):
                 )
             setattr(self, str(i), m)
 
+    #: Run ``Linear`` followed by ``ReLU`` as one GEMM with a fused bias+ReLU epilogue (the
+    #: modules, their parameters, caches and backward passes stay exactly as they are).
+    fuse_linear_relu = True
+
     def forward(self, x):
-        for m in self._modules.values():
+        from .layers import Linear, ReLU
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            if self.fuse_linear_relu and type(m) is Linear and type(nxt) is ReLU:
+                x = nxt.forward_rectified(m.forward(x, relu=True))
+                i += 2
+                continue
             x = m.forward(x)
+            i += 1
         return x
 
     def backward(self, grad_out, input_grad=True):

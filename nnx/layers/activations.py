@@ -20,6 +20,12 @@ class ReLU(Module):
         mask = self._need_cache(self._mask)
         return _config.kernels().relu_backward(grad_out, mask)
 
+    def forward_rectified(self, y):
+        """Take ``y`` that a fused kernel already rectified (``Linear.forward(x, relu=True)``):
+        keep the mask ``y > 0`` (the same as ``x > 0``) for backward and return ``y``."""
+        self._mask = (y > 0) if self.training else None
+        return y
+
 
 class Sigmoid(Module):
     """y = 1 / (1 + exp(-x)), any shape. Caches y (the derivative is y * (1 - y))."""

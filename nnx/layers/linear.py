@@ -38,16 +38,17 @@ class Linear(Module):
         if self.bias is not None:
             self.bias.data[...] = init.bias_uniform(rng, self.in_features, self.out_features, self.dtype)
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """y = x W^T + b; with ``relu=True``, max(y, 0) from the same pass (the GEMM's fused
+        epilogue: what ``Sequential`` uses when a ReLU follows)."""
         x = check_array(x, "x", min_ndim=1, dtype=self.dtype, where="Linear.forward")
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear.forward: expected input (*, {self.in_features}), got shape {x.shape}"
             )
         x2 = x.reshape(-1, self.in_features)
-        y = _config.kernels().gemm(x2, self.weight.data, trans_b=True)
-        if self.bias is not None:
-            y += self.bias.data
+        bias = self.bias.data if self.bias is not None else None
+        y = _config.kernels().gemm(x2, self.weight.data, trans_b=True, bias=bias, relu=relu)
         self._x = x2 if self.training else None
         self._in_shape = x.shape
         return y.reshape(*x.shape[:-1], self.out_features)
