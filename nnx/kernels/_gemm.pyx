@@ -219,6 +219,9 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
         mr, nr, KC, MC, NC = nnx_mr_f64, nnx_nr_f64, KC_F64, MC_F64, NC_F64
     MC = MC // mr * mr
     NC = NC // nr * nr
+    # Equal KC slices (784 = 4 x 196, not 3 x 256 + 16): a thin last slice pays the per-tile
+    # overhead for little work. Still a function of K alone, so the summation order is too.
+    KC = _cdiv(k, _cdiv(k, KC))
     if (b.shape[1] if trans_b else b.shape[0]) != k or (a.shape[1] if trans_a else a.shape[0]) != m \
             or (b.shape[0] if trans_b else b.shape[1]) != n or k < 1 or m < 1 or n < 1 \
             or (bias is not None and bias.shape[0] != n):

@@ -46,19 +46,14 @@ static void NAME(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rsa, ptrdiff_
     for (ptrdiff_t i0 = 0; i0 < mc; i0 += mr) {                                               \
         T *p = dst + i0 * kc;                                                                 \
         int rows = (int)(mc - i0 < mr ? mc - i0 : mr);                                        \
-        if (csa == 1) { /* rows contiguous: read along k, write with stride mr */             \
-            for (int r = 0; r < rows; r++) {                                                  \
-                const T *src = a + (i0 + r) * rsa;                                            \
-                for (ptrdiff_t k = 0; k < kc; k++) p[k * mr + r] = src[k];                    \
-            }                                                                                 \
-        } else {                                                                              \
-            for (ptrdiff_t k = 0; k < kc; k++) {                                              \
-                const T *src = a + i0 * rsa + k * csa;                                        \
-                for (int r = 0; r < rows; r++) p[k * mr + r] = src[r * rsa];                  \
-            }                                                                                 \
+        /* k outer, r inner: the panel is written once, in order; the mr source rows (or one  \
+         * source row, when A is transposed) are read in parallel streams that stay in L1. */ \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                                  \
+            const T *src = a + i0 * rsa + k * csa;                                            \
+            T *q = p + k * mr;                                                                \
+            for (int r = 0; r < rows; r++) q[r] = src[r * rsa];                               \
+            for (int r = rows; r < mr; r++) q[r] = 0;                                         \
         }                                                                                     \
-        for (int r = rows; r < mr; r++)                                                       \
-            for (ptrdiff_t k = 0; k < kc; k++) p[k * mr + r] = 0;                             \
     }                                                                                         \
 }
 
@@ -82,13 +77,13 @@ static void NAME(ptrdiff_t kc, ptrdiff_t nc, const T *b, ptrdiff_t rsb, ptrdiff_
                     for (int c = cols; c < nr; c++) q[c] = 0;                                 \
                 }                                                                             \
             }                                                                                 \
-        } else { /* columns contiguous (a transposed B): read along k */                     \
-            for (int c = 0; c < cols; c++) {                                                  \
-                const T *src = b + (j0 + c) * csb;                                            \
-                for (ptrdiff_t k = 0; k < kc; k++) p[k * nr + c] = src[k * rsb];              \
+        } else { /* a transposed B: gather the nr source rows k by k, write rows in order */  \
+            for (ptrdiff_t k = 0; k < kc; k++) {                                              \
+                const T *src = b + k * rsb + j0 * csb;                                        \
+                T *q = p + k * nr;                                                            \
+                for (int c = 0; c < cols; c++) q[c] = src[c * csb];                           \
+                for (int c = cols; c < nr; c++) q[c] = 0;                                     \
             }                                                                                 \
-            for (ptrdiff_t k = 0; k < kc; k++)                                                \
-                for (int c = cols; c < nr; c++) p[k * nr + c] = 0;                            \
         }                                                                                     \
     }                                                                                         \
 }
