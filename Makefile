@@ -58,7 +58,7 @@ test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 bench: $(VENV)/.installed torch
 	@mkdir -p bench/results
 	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
-	$(PY) bench/report.py bench/results/latest.json > bench/README.md  # + bench/NOTES.md
+	$(PY) bench/report.py bench/results/latest.json --chart bench/chart.png > bench/README.md  # + bench/NOTES.md
 
 lint: $(VENV)/.installed
 	$(PIP) install --quiet ruff cython-lint pycodestyle

@@ -10,6 +10,9 @@ def test_relu_forward_backward(benchmark, impl, shape, threads, rng):
     if impl == "loops" and shape != (2, 4, 8, 8):
         pytest.skip("loops only at the smallest size")
     benchmark.group = f"relu fwd+bwd {'x'.join(map(str, shape))} float32, {threads} thr"
+    size = int(np.prod(shape))
+    benchmark.extra_info["flops"] = 2 * size  # a compare per element in each direction
+    benchmark.extra_info["bytes"] = size * (4 + 4 + 1) + size * (4 + 1 + 4)  # x->y,mask; dy,mask->dx
     x = rng.standard_normal(shape).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     k = tier_or_torch(impl)

@@ -22,6 +22,8 @@ def test_conv2d_forward_backward(benchmark, impl, name, threads, rng):
     benchmark.group = f"conv2d fwd+bwd {name} float32, {threads} thr"
     oh = h + 2 * p - k + 1
     benchmark.extra_info["flops"] = 3 * 2 * n * oc * c * k * k * oh * oh  # forward + dW + dx
+    # compulsory traffic: x, w read twice, y written, dy read, dx and dw written
+    benchmark.extra_info["bytes"] = 4 * (2 * n * c * h * h + 3 * oc * c * k * k + 2 * n * oc * oh * oh + n * c * h * h)
     x = rng.standard_normal((n, c, h, h)).astype(np.float32)
     w = (rng.standard_normal((oc, c, k, k)) * 0.1).astype(np.float32)
     b = rng.standard_normal(oc).astype(np.float32)
@@ -54,6 +56,9 @@ def test_maxpool_forward_backward(benchmark, impl, name, threads, rng):
     if impl == "loops" and not name.startswith("tiny"):
         pytest.skip("loops only at the smallest size")
     benchmark.group = f"maxpool2d 2x2 fwd+bwd {name} float32, {threads} thr"
+    size = int(np.prod(POOL[name]))
+    benchmark.extra_info["flops"] = size  # one compare per input element
+    benchmark.extra_info["bytes"] = 4 * size + (4 + 1) * size // 4 + 4 * size // 4 + 4 * size  # x; y, argmax; dy; dx
     x = rng.standard_normal(POOL[name]).astype(np.float32)
     mod = tier_or_torch(impl)
     if impl == "torch":

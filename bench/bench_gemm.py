@@ -1,30 +1,49 @@
-"""GEMM on the shapes MLP training calls (all tiers use NumPy's BLAS for now but loops)."""
+"""GEMM: loops (8x8x8 only) vs NumPy's BLAS (vectorized) vs nnx's blocked Cython GEMM vs torch.
+
+Shapes: the square sizes of the GEMM targets, and the products LeNet-5 / MLP training calls
+(128x784 @ 784x512 is the MLP's first layer; 6x25 @ 25x100352 and 16x150 @ 150x12800 are
+LeNet's convolutions as one big im2col product).
+"""
 import numpy as np
 import pytest
 from conftest import TIERS, tier_or_torch
 
-SHAPES = {"8x8x8": (8, 8, 8), "128x784@784x512": (128, 784, 512), "512x512@512x512": (512, 512, 512)}
+SHAPES = {  # name: (M, K, N)
+    "8x8x8": (8, 8, 8),
+    "128x784@784x512": (128, 784, 512),
+    "6x25@25x100352": (6, 25, 100352),
+    "16x150@150x12800": (16, 150, 12800),
+    "512x512@512x512": (512, 512, 512),
+    "1024x1024@1024x1024": (1024, 1024, 1024),
+    "2048x2048@2048x2048": (2048, 2048, 2048),
+}
+QUICK = {"8x8x8", "128x784@784x512"}  # what `make test` runs untimed (the rest costs seconds)
 
 
 @pytest.mark.parametrize("impl", TIERS + ["torch"])
 @pytest.mark.parametrize("name", list(SHAPES))
-def test_gemm(benchmark, impl, name, threads, rng):
+def test_gemm(benchmark, impl, name, threads, rng, request):
     m, k_, n = SHAPES[name]
     if impl == "loops" and name != "8x8x8":
         pytest.skip("loops only at the smallest size")
+    if request.config.getoption("benchmark_disable") and name not in QUICK:
+        pytest.skip("quick mode: the small shapes only")
     benchmark.group = f"gemm {name} float32, {threads} thr"
     benchmark.extra_info["flops"] = 2 * m * k_ * n
+    benchmark.extra_info["bytes"] = 4 * (m * k_ + k_ * n + m * n)
     a = rng.standard_normal((m, k_)).astype(np.float32)
     b = rng.standard_normal((k_, n)).astype(np.float32)
+    c = np.empty((m, n), np.float32)
     k = tier_or_torch(impl)
     if impl == "torch":
         k.set_num_threads(threads)
-        at, bt = k.from_numpy(a), k.from_numpy(b)
+        at, bt, ct = k.from_numpy(a), k.from_numpy(b), k.from_numpy(c)
 
         def run():
-            return at @ bt
+            return k.matmul(at, bt, out=ct)
     else:
         def run():
-            return k.gemm(a, b)
-    np.testing.assert_allclose(np.asarray(run()), a @ b, rtol=1e-3, atol=1e-3)
-    benchmark(run)
+            return k.gemm(a, b, out=c)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(run()), ref, rtol=1e-4, atol=1e-3 * np.sqrt(k_))
+    benchmark.pedantic(run, rounds=max(5, min(200, int(2e9 / (2 * m * k_ * n)))), warmup_rounds=1)

@@ -10,6 +10,8 @@ def test_softmax_cross_entropy(benchmark, impl, shape, threads, rng):
     if impl == "loops" and shape != (8, 10):
         pytest.skip("loops only at the smallest size")
     benchmark.group = f"softmax_cross_entropy {shape[0]}x{shape[1]} float32, {threads} thr"
+    benchmark.extra_info["flops"] = 5 * shape[0] * shape[1]  # max, sub, exp (counted once), sum, grad
+    benchmark.extra_info["bytes"] = 4 * shape[0] * shape[1] * 2 + 8 * shape[0]  # logits in, grad out, labels
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, shape[1], shape[0])
     k = tier_or_torch(impl)

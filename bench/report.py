@@ -1,11 +1,14 @@
-"""Turn a pytest-benchmark JSON file into the markdown tables of bench/README.md.
+"""Turn pytest-benchmark JSON files into bench/README.md (markdown) and a PNG bar chart.
 
-usage: python bench/report.py RESULTS.json [MORE.json ...] > bench/README.md
+usage: python bench/report.py RESULTS.json [MORE.json ...] [--chart bench/chart.png] > bench/README.md
 (with several files, a group found in a later file replaces the same group from earlier ones;
 each group's rows always come from one run)
 
-Kernel groups: median time per call, speed-up against the vectorized (NumPy) tier and against
-torch, measured side by side in the same run. The e2e group: samples/s and ratio to torch.
+Kernel groups: median time per call, speed-up against the vectorized (NumPy) tier, against
+torch and (where it ran) against the pure-Python loops, all measured side by side in the same
+run; GFLOP/s and GB/s where the benchmark declares its flops and bytes. The e2e group:
+samples/s and ratio to torch. Then a roofline note per kernel (see ``roofline``). The chart
+(matplotlib, optional) shows each group's speed-ups against the vectorized tier.
 """
 import json
 import platform
@@ -23,27 +26,93 @@ def impl_of(bench):
 def fmt_time(seconds):
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
-    return f"{seconds * 1e3:.2f} ms"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
 
 
-def main(paths):
-    print(render(paths))
+def threads_of(group):
+    m = re.search(r"(\d+) thr", group)
+    return int(m.group(1)) if m else 1
 
 
-def render(paths, notes=True):
-    """The markdown report of the given pytest-benchmark JSON files (``notes``: append NOTES.md)."""
-    groups = {}
+def load(paths):
+    groups, data = {}, {}
     for path in paths:
-        data = json.load(open(path))
+        with open(path) as f:
+            data = json.load(f)
         fresh = defaultdict(list)
         for b in data["benchmarks"]:
             fresh[b["group"]].append(b)
         groups.update(fresh)
+    return groups, data
+
+
+def machine_limits(groups, data):
+    """Bandwidth (GB/s) measured by bench_machine, and compute peaks (GFLOP/s) per thread count:
+    theoretical from the CPU description in the JSON, attainable = the best float32 GEMM rate of
+    the run at that thread count."""
+    bw = None
+    for name, rows in groups.items():
+        if name.startswith("machine: memory bandwidth"):
+            r = rows[0]
+            bw = r["extra_info"]["bytes"] / r["stats"]["median"] / 1e9
+    attainable = defaultdict(float)
+    for name, rows in groups.items():
+        if name.startswith("gemm "):
+            for r in rows:
+                attainable[threads_of(name)] = max(attainable[threads_of(name)],
+                                                   r["extra_info"]["flops"] / r["stats"]["median"] / 1e9)
+    cpu = data.get("nnx_cpu", {})
+    theoretical = {t: cpu["gflops_per_core"] * t for t in (1, 2)} if cpu.get("gflops_per_core") else {}
+    return bw, dict(attainable), theoretical, cpu
+
+
+def roofline(groups, data):
+    """One line per kernel group with flops and bytes: arithmetic intensity, the roof
+    min(peak, intensity x bandwidth) and how close the fastest implementation gets."""
+    bw, attainable, theoretical, cpu = machine_limits(groups, data)
+    if bw is None or not attainable:
+        return ["(no roofline: run the machine and gemm groups in the same run)"]
+    out = [f"Memory bandwidth (measured: a large copy): **{bw:.1f} GB/s**. Compute peak float32: "
+           + ", ".join(f"{t} thr attainable {attainable[t]:.0f} GFLOP/s (best GEMM of the run)"
+                       + (f", theoretical {theoretical[t]:.0f}" if t in theoretical else "")
+                       for t in sorted(attainable)) + "."]
+    if cpu:
+        out.append(f"Theoretical = cores x {cpu.get('mhz', '?'):.0f} MHz (nominal) x "
+                   f"{cpu.get('flops_per_cycle', '?')} flop/cycle ({cpu.get('isa', '?')}); turbo clocks "
+                   "make the attainable number exceed it on this VM.")
+    out += ["", "| kernel (group) | flops/call | bytes/call | flop/byte | roof GFLOP/s | best impl | "
+            "achieved GFLOP/s | GB/s | % of roof |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for name in sorted(groups):
+        rows = groups[name]
+        info = rows[0].get("extra_info", {})
+        if "flops" not in info or "bytes" not in info or name.startswith(("e2e", "machine", "lesson")):
+            continue
+        t = threads_of(name)
+        peak = attainable.get(t) or max(attainable.values())
+        best = min(rows, key=lambda r: r["stats"]["median"])
+        sec = best["stats"]["median"]
+        ai = info["flops"] / info["bytes"]
+        roof = min(peak, ai * bw)
+        got = info["flops"] / sec / 1e9
+        out.append(f"| {name} | {info['flops']:.3g} | {info['bytes']:.3g} | {ai:.2f} | {roof:.0f} | "
+                   f"{impl_of(best)} | {got:.1f} | {info['bytes'] / sec / 1e9:.1f} | {100 * got / roof:.0f}% |")
+    out += ["", "A kernel left of the ridge (flop/byte below peak / bandwidth) is bound by memory: its "
+            "roof is intensity x bandwidth, and GB/s is the number to watch. `bytes` counts the "
+            "compulsory traffic (each input read once, each output written once), so caches can "
+            "let a small kernel beat its memory roof."]
+    return out
+
+
+def render(paths, notes=True):
+    """The markdown report of the given pytest-benchmark JSON files (``notes``: append NOTES.md)."""
+    groups, data = load(paths)
     mi = data.get("machine_info", {})
     versions = data.get("nnx_versions", {})
     out = ["# nnx benchmarks", "",
            "Generated by `make bench` (`bench/report.py`); numbers are ratios measured side by side "
-           "in one run. Do not edit by hand.", "",
+           "in one run. Do not edit by hand. Chart: `bench/chart.png`.", "",
            f"- machine: {mi.get('cpu', {}).get('brand_raw', platform.processor())}, "
            f"{mi.get('cpu', {}).get('count', '?')} logical CPUs, {mi.get('system', '')} "
            f"{mi.get('release', '')}",
@@ -60,36 +129,87 @@ def render(paths, notes=True):
                 s = r["extra_info"]["samples_per_s"]
                 ratio = f"{s / torch:.2f}x" if torch else "n/a"
                 out.append(f"| {impl_of(r)} | {s:,.0f} | {ratio} |")
-        else:
-            med = {impl_of(r): r["stats"]["median"] for r in rows}
-            flops = rows[0].get("extra_info", {}).get("flops")
-            head = "| implementation | median | vs vectorized | vs torch |" + (" GFLOP/s |" if flops else "")
-            out += [head, "|---|---:|---:|---:|" + ("---:|" if flops else "")]
-            for impl, t in sorted(med.items(), key=lambda kv: kv[1]):
-                vs_v = f"{med['vectorized'] / t:.2f}x" if "vectorized" in med else "n/a"
-                vs_t = f"{med['torch'] / t:.2f}x" if "torch" in med else "n/a"
-                line = f"| {impl} | {fmt_time(t)} | {vs_v} | {vs_t} |"
-                if flops:
-                    line += f" {flops / t / 1e9:.1f} |"
-                out.append(line)
+            out.append("")
+            continue
+        med = {impl_of(r): r["stats"]["median"] for r in rows}
+        info = rows[0].get("extra_info", {})
+        flops, nbytes = info.get("flops"), info.get("bytes")
+        refs = [r for r in ("vectorized", "torch", "loops") if r in med]
+        head = "| implementation | median |" + "".join(f" vs {r} |" for r in refs)
+        head += (" GFLOP/s |" if flops else "") + (" GB/s |" if nbytes else "")
+        out += [head, "|---|---:|" + "---:|" * (len(refs) + bool(flops) + bool(nbytes))]
+        for impl, t in sorted(med.items(), key=lambda kv: kv[1]):
+            line = f"| {impl} | {fmt_time(t)} |" + "".join(f" {med[r] / t:.2f}x |" for r in refs)
+            if flops:
+                line += f" {flops / t / 1e9:.1f} |"
+            if nbytes:
+                line += f" {nbytes / t / 1e9:.1f} |"
+            out.append(line)
         out.append("")
     out.append("Speed-ups are `time(reference) / time(row)`: above 1 means the row is faster.")
+    out += ["", "## Roofline", ""] + roofline(groups, data)
     out += ["", "## Reading these numbers", "",
             "- This is a shared 2-core VM: repeated runs of the same 2-thread group differ by up to "
-            "~25% (e.g. torch's MLP training has been seen anywhere from 38k to 55k samples/s). "
+            "~25% (torch's MLP training has been seen anywhere from 38k to 56k samples/s). "
             "Compare rows within one group (same run), not across runs.",
-            "- `gemm` in the cython tier uses nnx's tile kernel up to 2^23 multiply-adds and NumPy's "
-            "OpenBLAS above (a full blocked GEMM is a separate issue), so MLP training is bounded by "
-            "OpenBLAS vs torch's GEMM here.",
-            "- The e2e rows run each framework in a fresh process: nnx and torch share libgomp and "
-            "configure it differently (nnx passive, torch spinning)."]
+            "- `gemm` in the cython tier is nnx's blocked GEMM for every shape (no BLAS call); see "
+            "NOTES.md for the dispatch measurements.",
+            "- Within one process, a BLAS call leaves OpenBLAS's workers spinning for a while, which "
+            "slows whatever runs next on the other core; the e2e rows therefore run each framework "
+            "in a fresh process."]
     notes_file = Path(__file__).with_name("NOTES.md")
     if notes and notes_file.exists():
         out += ["", notes_file.read_text().rstrip()]
     return "\n".join(out)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 2 or not all(re.search(r"\.json$", a) for a in sys.argv[1:]):
+def chart(paths, png):
+    """Bar chart: speed-up of every implementation against the vectorized tier, per group."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("report.py: matplotlib not installed, no chart", file=sys.stderr)
+        return None
+    groups, _ = load(paths)
+    names = [g for g in sorted(groups) if not g.startswith(("e2e", "machine"))
+             and any(impl_of(r) == "vectorized" for r in groups[g])]
+    impls = ["loops", "vectorized", "cython", "torch"]
+    fig = Figure(figsize=(11, 0.32 * len(names) + 1.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    height = 0.8 / len(impls)
+    for i, impl in enumerate(impls):
+        ys, xs = [], []
+        for j, g in enumerate(names):
+            med = {impl_of(r): r["stats"]["median"] for r in groups[g]}
+            if impl in med:
+                ys.append(j + i * height)
+                xs.append(med["vectorized"] / med[impl])
+        ax.barh(ys, xs, height=height, label=impl)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(names))], names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("speed-up against the vectorized (NumPy) tier, log scale (higher is faster)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png)
+    return png
+
+
+def main(argv):
+    png = None
+    if "--chart" in argv:
+        i = argv.index("--chart")
+        png = argv[i + 1]
+        argv = argv[:i] + argv[i + 2:]
+    if not argv or not all(re.search(r"\.json$", a) for a in argv):
         raise SystemExit(__doc__)
+    print(render(argv))
+    if png:
+        chart(argv, png)
+
+
+if __name__ == "__main__":
     main(sys.argv[1:])
