@@ -1,4 +1,6 @@
 """Benchmark fixtures. `make bench` runs this folder; `make test` never collects it."""
+import time
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,16 @@ def threads(request):
     nnx.set_num_threads(request.param)
     yield request.param
     nnx.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cores(request):
+    """Let other thread pools fall asleep before each measurement: OpenBLAS's workers spin for
+    ~0.1 s after a call and libgomp's (torch's) too, and a spinning core slows whatever is
+    measured next (measured: nnx's 1024^3 GEMM at 87 instead of ~125 GFLOP/s right after the
+    BLAS and torch rows of the previous group)."""
+    if not request.config.getoption("benchmark_disable"):
+        time.sleep(0.3)
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def roofline(groups, data):
         out.append(f"Theoretical = cores x {cpu.get('mhz', '?'):.0f} MHz (nominal) x "
                    f"{cpu.get('flops_per_cycle', '?')} flop/cycle ({cpu.get('isa', '?')}); turbo clocks "
                    "make the attainable number exceed it on this VM.")
-    out += ["", "| kernel (group) | flops/call | bytes/call | flop/byte | roof GFLOP/s | best impl | "
+    out += ["", "| kernel (group) | flops/call | bytes/call | flop/byte | roof GFLOP/s | impl | "
             "achieved GFLOP/s | GB/s | % of roof |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     for name in sorted(groups):
         rows = groups[name]
@@ -91,7 +91,8 @@ def roofline(groups, data):
             continue
         t = threads_of(name)
         peak = attainable.get(t) or max(attainable.values())
-        best = min(rows, key=lambda r: r["stats"]["median"])
+        # nnx's compiled kernel where the group has one (how close nnx gets), else the fastest
+        best = next((r for r in rows if impl_of(r) == "cython"), min(rows, key=lambda r: r["stats"]["median"]))
         sec = best["stats"]["median"]
         ai = info["flops"] / info["bytes"]
         roof = min(peak, ai * bw)

@@ -24,8 +24,7 @@ def config_info():
         "usable_cpus": _config._usable_cpus(),
         "openmp": None,
         "build_flags": None,
-        "gemm": "vectorized: NumPy BLAS; cython: nnx tile kernel up to 2^23 multiply-adds, "
-                "NumPy BLAS above",
+        "gemm": "vectorized: NumPy BLAS",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default"),
         "malloc_tuning": _malloc.state["reason"],
         "blas": [],
@@ -35,6 +34,12 @@ def config_info():
 
         info["openmp"] = _openmp.openmp_enabled()
         info["build_flags"] = _openmp.build_flags()
+        from .kernels import _gemm, compiled
+
+        k = _gemm.kernel_info()
+        info["gemm"] = (f"cython: nnx blocked GEMM for every shape ({compiled.GEMM_RULE}); micro-kernel "
+                        f"{k['kernel']}, blocks KC={k['kc_f32']} MC={k['mc_f32']} NC={k['nc_f32']} "
+                        f"(float32); vectorized: NumPy BLAS")
     try:
         from threadpoolctl import threadpool_info
 

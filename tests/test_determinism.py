@@ -1,9 +1,9 @@
 """Reproducibility: what README "Determinism" promises, tested.
 
 - same seed, same thread count, same tier -> bit-identical weights after training;
-- the cython tier, threads 1 vs 2 -> bit-identical, for networks whose GEMMs stay in nnx's own
-  kernel (every GEMM does once issue 5's blocked GEMM replaces OpenBLAS; until then GEMMs above
-  2^23 multiply-adds go to OpenBLAS, whose result depends on its thread count).
+- the cython tier, threads 1 vs 2 -> bit-identical (its GEMM never calls BLAS and sums every
+  element in a fixed order), including the MNIST-size MLP whose products OpenBLAS would split
+  differently per thread count.
 """
 import numpy as np
 import pytest
@@ -77,5 +77,22 @@ def test_lenet5_bit_identical_across_thread_counts():
             model = nnx.models.lenet5(rng=0)
             opt = nnx.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
             nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (x, y), epochs=1, batch_size=128, progress=False, seed=0)
+        states.append(model.state_dict())
+    assert _identical(*states) == []
+
+
+@needs_cython
+def test_mnist_mlp_bit_identical_across_thread_counts():
+    """784-512-256-10 at batch 128: the products (128x784 @ 784x512 ...) are large enough that
+    OpenBLAS's result depends on its thread count; nnx's blocked GEMM's does not."""
+    x, y = _data((784,), n=512)
+    states = []
+    for threads in (1, 2):
+        nnx.set_num_threads(threads)
+        with nnx.use_backend("cython"):
+            model = nnx.models.mlp((1, 28, 28), 10, (512, 256), rng=0)
+            opt = nnx.optim.Adam(model.parameters(), lr=1e-3)
+            nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (x.reshape(-1, 1, 28, 28), y), epochs=1,
+                    batch_size=128, progress=False, seed=0)
         states.append(model.state_dict())
     assert _identical(*states) == []

@@ -26,13 +26,18 @@ def _threads(n_threads, work, threshold):
 GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the blocked GEMM runs on one thread
 
 
+# The dispatch rule, from the measurements in bench/NOTES.md ("GEMM dispatch"): nnx's blocked
+# GEMM is within ~10% of OpenBLAS on one thread for every measured shape and ahead on the skinny
+# training shapes; on two threads it trails on small square products and leads on large ones.
+# What decides is the rest of the step: calling OpenBLAS wakes its thread pool, whose workers
+# then spin beside nnx's OpenMP kernels (training slowed ~2x), and its results depend on its
+# thread count. So the compiled tier never calls BLAS; the vectorized tier always does.
+GEMM_RULE = "every shape; NumPy BLAS only in the vectorized tier"
+
+
 def gemm_route(m, n, k):
     """Which implementation the compiled tier's gemm uses for an (m x k) @ (k x n) product:
-    ``"nnx"`` (the blocked Cython GEMM of _gemm.pyx) or ``"blas"`` (NumPy's).
-
-    The rule and the measurements behind it are in bench/README.md ("GEMM dispatch"); it is
-    also printed by ``nnx.show_config()``.
-    """
+    ``"nnx"`` (the blocked Cython GEMM of _gemm.pyx) or ``"blas"`` (NumPy's); see GEMM_RULE."""
     return "nnx"
 
 
