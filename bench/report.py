@@ -175,7 +175,7 @@ def chart(paths, png):
     groups, _ = load(paths)
     names = [g for g in sorted(groups) if not g.startswith(("e2e", "machine"))
              and any(impl_of(r) == "vectorized" for r in groups[g])]
-    impls = ["loops", "vectorized", "cython", "torch"]
+    impls = ["loops", "vectorized", "cython", "nnx", "torch"]
     fig = Figure(figsize=(11, 0.32 * len(names) + 1.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
