@@ -155,8 +155,9 @@ def render(paths, notes=True):
             "Compare rows within one group (same run), not across runs.",
             "- `gemm` in the cython tier is nnx's blocked GEMM for every shape (no BLAS call); see "
             "NOTES.md for the dispatch measurements.",
-            "- Within one process, a BLAS call leaves OpenBLAS's workers spinning for a while, which "
-            "slows whatever runs next on the other core; the e2e rows therefore run each framework "
+            "- Within one process, a BLAS call leaves OpenBLAS's workers spinning for a while (and "
+            "torch's and nnx's OpenMP workers too), which slows whatever runs next on the other "
+            "core: each kernel row starts after 0.3 s of sleep, and the e2e rows run each framework "
             "in a fresh process."]
     notes_file = Path(__file__).with_name("NOTES.md")
     if notes and notes_file.exists():

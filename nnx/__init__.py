@@ -6,18 +6,14 @@ contract and README.md for a tour.
 """
 __version__ = "0.1.0"
 
-import os as _os
+# libgomp's wait policy is left at its default (worker threads spin ~300k iterations after a
+# parallel region, then sleep): the compiled tier no longer calls BLAS, so no second thread
+# pool competes for the cores, and the spinning covers the short gaps between the kernels of
+# a training step. Measured on 2 cores, e2e 2 threads (bench/NOTES.md): MLP 784-512-256-10
+# 32-36k samples/s with OMP_WAIT_POLICY=PASSIVE vs 39-43k with the default, LeNet-5 9.3-10.7k
+# vs 11.4-12.3k. A user's OMP_WAIT_POLICY / GOMP_SPINCOUNT is honoured as always.
 
-# libgomp reads its wait policy once, when the compiled kernels load it. Its default is to
-# spin for a while after each parallel region; on a 2-core machine those spinning threads take
-# the cores away from NumPy's BLAS threads that run the next GEMM (measured: MLP training at
-# 2 threads went from ~33k to ~12k samples/s). Passive waiting costs a few microseconds per
-# wake-up, which the size thresholds of the compiled tier make irrelevant. A user's own
-# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-
-from . import _malloc  # noqa: E402
+from . import _malloc
 
 _malloc.tune()
 
