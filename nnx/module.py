@@ -348,18 +348,18 @@ class Sequential(Module):
                 )
             setattr(self, str(i), m)
 
-    #: Run ``Linear`` followed by ``ReLU`` as one GEMM with a fused bias+ReLU epilogue (the
+    #: Run ``Linear`` or ``Conv2d`` followed by ``ReLU`` with a fused bias+ReLU epilogue (the
     #: modules, their parameters, caches and backward passes stay exactly as they are).
     fuse_linear_relu = True
 
     def forward(self, x):
-        from .layers import Linear, ReLU
+        from .layers import Conv2d, Linear, ReLU
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if self.fuse_linear_relu and type(m) is Linear and type(nxt) is ReLU:
+            if self.fuse_linear_relu and type(m) in (Linear, Conv2d) and type(nxt) is ReLU:
                 x = nxt.forward_rectified(m.forward(x, relu=True))
                 i += 2
                 continue

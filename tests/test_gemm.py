@@ -140,3 +140,36 @@ def test_fused_linear_relu_gradcheck():
                            nnx.Linear(5, 3, dtype=np.float64, rng=1))
     x = np.random.default_rng(2).standard_normal((4, 6))
     assert nnx.gradcheck(model, x)
+
+
+@pytest.mark.parametrize("backend", ["vectorized", "cython"])
+def test_sequential_fused_conv_relu_equals_unfused(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 2, 9, 9)).astype(np.float32)
+    with nnx.use_backend(backend):
+        def build():
+            return nnx.Sequential(nnx.Conv2d(2, 4, 3, padding=1, rng=0), nnx.ReLU(), nnx.MaxPool2d(2),
+                                  nnx.Conv2d(4, 5, 3, stride=2, rng=1), nnx.ReLU(), nnx.Flatten(),
+                                  nnx.Linear(5, 3, rng=2))
+        fused, plain = build(), build()
+        plain.fuse_linear_relu = False
+        np.testing.assert_array_equal(fused(x), plain(x))
+        dy = rng.standard_normal((6, 3)).astype(np.float32)
+        np.testing.assert_array_equal(fused.backward(dy), plain.backward(dy))
+        for (name, p), (_, q) in zip(fused.named_parameters(), plain.named_parameters(), strict=True):
+            np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_relu_epilogue_tiers_agree_with_loops(stride):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    ref, _ = get_backend("loops").conv2d_forward(x, w, b, stride, 1, relu=True)
+    assert (ref == 0).any() and (ref > 0).any()
+    for tier in ("vectorized", "cython"):
+        y, _ = get_backend(tier).conv2d_forward(x, w, b, stride, 1, relu=True)
+        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+        unfused, _ = get_backend(tier).conv2d_forward(x, w, b, stride, 1)
+        np.testing.assert_array_equal(y, np.where(unfused <= 0, 0, unfused))

@@ -166,11 +166,17 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int k
                            &dx[s, 0, 0, 0])
 
 
+cdef inline floating _epilogue(floating v, bint relu) noexcept nogil:
+    """The fused ReLU of Conv2d+ReLU: 0 where v <= 0 (NaN passes), as nnx's relu kernel."""
+    return 0 if relu and v <= 0 else v
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
                    const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw, int sh,
-                   int sw, int ph, int pw, int n_threads):
-    """y[n] := W cols_n + b. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows appended;
-    ``bias`` has OC entries (zeros when the layer has none). Returns 0, or -1 if out of memory."""
+                   int sw, int ph, int pw, bint relu, int n_threads):
+    """y[n] := W cols_n + b [then ReLU]. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows
+    appended; ``bias`` has OC entries (zeros when the layer has none). Returns 0, or -1 if out
+    of memory."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
     cdef Py_ssize_t p = oh * ow, pp = _round_up(p, NNX_NR), ocp = wpad.shape[0], ckk = wpad.shape[1]
@@ -197,7 +203,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
                 bo = bias[o]
                 dst = &y[s, o, 0, 0]
                 for q in range(p):
-                    dst[q] = out[o * pp + q] + bo
+                    dst[q] = _epilogue(out[o * pp + q] + bo, relu)
         free(cols)
         free(out)
     return -1 if failed else 0
@@ -317,7 +323,7 @@ cdef inline void _load_padded(const floating* x, Py_ssize_t c, Py_ssize_t h, Py_
 
 def conv2d_forward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
                       const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw,
-                      int ph, int pw, int n_threads):
+                      int ph, int pw, bint relu, int n_threads):
     """Stride-1 convolution without im2col (see above). Arguments as conv2d_forward."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
@@ -354,7 +360,7 @@ def conv2d_forward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wpa
                     dst = &y[s, o, oy, 0]
                     src = out + o * nw + oy * wp
                     for ox in range(ow):
-                        dst[ox] = src[ox] + bo
+                        dst[ox] = _epilogue(src[ox] + bo, relu)
         free(xp)
         free(out)
         free(offs)

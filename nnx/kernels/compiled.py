@@ -157,9 +157,10 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dx
 
 
-def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     """Convolution, per-sample im2col + tiled GEMM in nogil code; caches x (columns are
-    recomputed in backward, which is cheaper than keeping them)."""
+    recomputed in backward, which is cheaper than keeping them). The bias, and ReLU with
+    ``relu=True``, are applied in the copy-out epilogue."""
     x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
@@ -169,10 +170,12 @@ def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
     bias = b if b is not None else np.zeros(oc, dtype=x.dtype)
     y = np.empty((n, oc, oh, ow), dtype=x.dtype)
     nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
+    if not isinstance(relu, bool | np.bool_):
+        raise TypeError(f"conv2d_forward: relu: expected a bool, got {relu!r}")
     if (sh, sw) == (1, 1):  # no im2col at all: shifted views of the padded sample (_conv.pyx)
-        status = _conv.conv2d_forward_s1(x, wpad, bias, y, kh, kw, ph, pw, nt)
+        status = _conv.conv2d_forward_s1(x, wpad, bias, y, kh, kw, ph, pw, relu, nt)
     else:
-        status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, nt)
+        status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
     _check_alloc(status, "conv2d_forward")
     return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
 

@@ -202,8 +202,9 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dx
 
 
-def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
-    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j] + b[o].
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
+    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j] + b[o]
+    (then ReLU, ``0 if v <= 0 else v``, with ``relu=True``: the fused epilogue of Conv2d+ReLU).
 
     Returns
     -------
@@ -225,7 +226,7 @@ def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
                                 yi, xi = yo * sh + i - ph, xo * sw + j - pw
                                 if 0 <= yi < h and 0 <= xi < wd:
                                     acc += w[o, ci, i, j] * x[ni, ci, yi, xi]
-                    y[ni, o, yo, xo] = acc
+                    y[ni, o, yo, xo] = 0.0 if relu and acc <= 0 else acc
     return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
 
 

@@ -135,8 +135,9 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dxp[:, :, ph:ph + h, pw:pw + w].copy() if ph or pw else dxp
 
 
-def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
-    """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns."""
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
+    """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns.
+    ``relu=True`` applies ReLU to the result (see ``loops.conv2d_forward``)."""
     x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
@@ -144,7 +145,10 @@ def conv2d_forward(x, w, b, stride, pad, *, n_threads=None):
     y = (w.reshape(oc, -1) @ cols).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
         y = y + b.reshape(1, oc, 1, 1)
-    return (np.ascontiguousarray(y),
+    y = np.ascontiguousarray(y)
+    if relu:
+        np.maximum(y, y.dtype.type(0), out=y)
+    return (y,
             _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), cols))
 
 

@@ -21,7 +21,7 @@ class ReLU(Module):
         return _config.kernels().relu_backward(grad_out, mask)
 
     def forward_rectified(self, y):
-        """Take ``y`` that a fused kernel already rectified (``Linear.forward(x, relu=True)``):
+        """Take ``y`` that a fused kernel already rectified (``Linear``/``Conv2d.forward(x, relu=True)``):
         keep the mask ``y > 0`` (the same as ``x > 0``) for backward and return ``y``."""
         self._mask = (y > 0) if self.training else None
         return y

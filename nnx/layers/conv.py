@@ -50,7 +50,9 @@ class Conv2d(Module):
             fan_in, _ = init.fan_in_and_out(self.weight.shape)
             self.bias.data[...] = init.bias_uniform(rng, fan_in, self.out_channels, self.dtype)
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """y = conv2d(x, W) + b; with ``relu=True``, max(y, 0) from the same copy-out pass (what
+        ``Sequential`` uses when a ReLU follows)."""
         x = check_array(x, "x", dtype=self.dtype, where="Conv2d.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -59,7 +61,7 @@ class Conv2d(Module):
             )
         y, cache = _config.kernels().conv2d_forward(
             x, self.weight.data, None if self.bias is None else self.bias.data,
-            self.stride, self.padding)
+            self.stride, self.padding, relu=relu)
         self._cache = cache if self.training else None
         return y
 
