@@ -11,8 +11,10 @@ comes last (``None``: ``nnx.get_num_threads()``; ignored by loops and vectorized
 
 Layouts, written down once:
 
-- ``gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0)``: ``a`` is (M, K) or (K, M)
-  with ``trans_a``, ``b`` is (K, N) or (N, K) with ``trans_b``; returns ``out`` (M, N).
+- ``gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False)``:
+  ``a`` is (M, K) or (K, M) with ``trans_a``, ``b`` is (K, N) or (N, K) with ``trans_b``;
+  returns ``out`` (M, N) = op(a) op(b) + beta out [+ bias (N,) per row] [ReLU].
+- ``conv2d_forward(x, w, b, stride, pad, *, relu=False)``: ReLU fused into the output pass.
 - ``relu_forward(x)`` -> ``(y, mask)``: any shape; ``mask`` is a bool array of x's shape.
   ``relu_backward(dy, mask)`` -> ``dx`` of dy's shape.
 - ``softmax(x)``, ``log_softmax(x)``: ``x`` is (N, C), normalised over each row.
