@@ -59,8 +59,8 @@ def summary(model, input_shape, *, dtype=None, print_table=True):
             continue
         orig = m.forward
 
-        def spy(*xs, _m=m, _orig=orig, _name=name):
-            y = _orig(*xs)
+        def spy(*xs, _m=m, _orig=orig, _name=name, **kw):
+            y = _orig(*xs, **kw)
             f = _flops(_m, xs, y)
             if f is not None:
                 rows.append((_name or type(_m).__name__, type(_m).__name__, tuple(np.shape(y)),
@@ -69,6 +69,10 @@ def summary(model, input_shape, *, dtype=None, print_table=True):
         wrapped[m] = orig
         object.__setattr__(m, "forward", spy)
     was_training = model.training
+    # one row per module: run Linear/Conv2d and their ReLU separately, not fused
+    fused = {m: m.fuse_linear_relu for m in model.modules() if isinstance(m, Sequential)}
+    for m in fused:
+        m.fuse_linear_relu = False
     model.eval()
     try:
         shape = tuple(int(s) for s in input_shape)
@@ -80,6 +84,8 @@ def summary(model, input_shape, *, dtype=None, print_table=True):
     finally:
         for m in wrapped:
             object.__delattr__(m, "forward")
+        for m, flag in fused.items():
+            m.fuse_linear_relu = flag
         model.train(was_training)
     result = Summary(rows, model.num_parameters(), sum(r[4] for r in rows))
     if print_table:
