@@ -85,10 +85,15 @@ cdef extern from "nnx_blocked.h" nogil:
                                   const double*, int)
     nnx_uk_f32_t nnx_uk_f32
     nnx_uk_f64_t nnx_uk_f64
-    void nnx_edge_f32(Py_ssize_t kc, const float* a, const float* b, float* c, Py_ssize_t ldc, int rows,
-                      int cols, int load_c, const float* bias, int relu, int mr, int nr)
-    void nnx_edge_f64(Py_ssize_t kc, const double* a, const double* b, double* c, Py_ssize_t ldc, int rows,
-                      int cols, int load_c, const double* bias, int relu, int mr, int nr)
+    void nnx_edge_f32(nnx_uk_f32_t uk, Py_ssize_t kc, const float* a, const float* b, float* c,
+                      Py_ssize_t ldc, int rows, int cols, int load_c, const float* bias, int relu,
+                      int mr, int nr)
+    void nnx_edge_f64(nnx_uk_f64_t uk, Py_ssize_t kc, const double* a, const double* b, double* c,
+                      Py_ssize_t ldc, int rows, int cols, int load_c, const double* bias, int relu,
+                      int mr, int nr)
+    nnx_uk_f32_t nnx_uk_narrow_f32
+    nnx_uk_f64_t nnx_uk_narrow_f64
+    int NNX_MR_NARROW, NNX_NR_NARROW_F32, NNX_NR_NARROW_F64
     int nnx_mr_f32, nnx_nr_f32, nnx_mr_f64, nnx_nr_f64
     const char* nnx_uk_name
 
@@ -114,7 +119,8 @@ cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floating* B, Py_ssize_t rsb,
                 Py_ssize_t csb, floating* C, Py_ssize_t ldc, const floating* bias, int relu, double beta,
                 Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t cols, Py_ssize_t K,
-                Py_ssize_t KC, Py_ssize_t MC, floating* abuf, floating* bbuf, int mr, int nr) noexcept nogil:
+                Py_ssize_t KC, Py_ssize_t MC, floating* abuf, floating* bbuf, int mr, int nr,
+                nnx_uk_f32_t uk32, nnx_uk_f64_t uk64) noexcept nogil:
     """One macro-tile C[row0:row0+rows, col0:col0+cols] (cols <= NC), in the BLIS loop order:
     per KC slice, pack that slice of op(B) once, then per MC block of rows pack op(A) and run
     the micro-kernel over the tiles (column panels outer, so a packed B micro-panel stays in
@@ -153,18 +159,16 @@ cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floatin
                     ct = C + (row0 + ic + ir) * ldc + col0 + jr
                     if ncol == nr:
                         if floating is float:
-                            nnx_uk_f32(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp,
-                                       relu and last)
+                            uk32(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp, relu and last)
                         else:
-                            nnx_uk_f64(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp,
-                                       relu and last)
+                            uk64(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, load_c, bp, relu and last)
                     else:
                         if floating is float:
-                            nnx_edge_f32(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol, load_c, bp,
-                                         relu and last, mr, nr)
+                            nnx_edge_f32(uk32, kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol,
+                                         load_c, bp, relu and last, mr, nr)
                         else:
-                            nnx_edge_f64(kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol, load_c, bp,
-                                         relu and last, mr, nr)
+                            nnx_edge_f64(uk64, kc, abuf + ir * kc, bbuf + jr * kc, ct, ldc, nrow, ncol,
+                                         load_c, bp, relu and last, mr, nr)
                     ir += mr
                 jr += nr
             ic += mc
@@ -213,10 +217,16 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
         rsa, csa = csa, rsa
     if trans_b:
         rsb, csb = csb, rsb
+    cdef nnx_uk_f32_t uk32 = nnx_uk_f32
+    cdef nnx_uk_f64_t uk64 = nnx_uk_f64
     if floating is float:
         mr, nr, KC, MC, NC = nnx_mr_f32, nnx_nr_f32, KC_F32, MC_F32, NC_F32
+        if n <= NNX_NR_NARROW_F32 < nr:
+            uk32, mr, nr = nnx_uk_narrow_f32, NNX_MR_NARROW, NNX_NR_NARROW_F32
     else:
         mr, nr, KC, MC, NC = nnx_mr_f64, nnx_nr_f64, KC_F64, MC_F64, NC_F64
+        if n <= NNX_NR_NARROW_F64 < nr:
+            uk64, mr, nr = nnx_uk_narrow_f64, NNX_MR_NARROW, NNX_NR_NARROW_F64
     MC = MC // mr * mr
     NC = NC // nr * nr
     # Equal KC slices (784 = 4 x 196, not 3 x 256 + 16): a thin last slice pays the per-tile
@@ -258,5 +268,5 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
             c0 = np_ * j // pn * nr
             c1 = min(n, np_ * (j + 1) // pn * nr)
             _item(&a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0], n, bias_p, relu, beta,
-                  r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr)
+                  r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr, uk32, uk64)
     return 0

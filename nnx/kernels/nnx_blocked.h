@@ -210,6 +210,9 @@ NNX_DEFINE_UKERNEL(nnx_uk_6x8_f64, NNX_MULTIVERSION, double, nnx_bd8, nnx_bd8u, 
 #if NNX_HAVE_WIDE
 NNX_DEFINE_UKERNEL(nnx_uk_8x32_f32, NNX_WIDE_ATTR, float, nnx_bf16, nnx_bf16u, nnx_bi16, 8, 2)
 NNX_DEFINE_UKERNEL(nnx_uk_8x16_f64, NNX_WIDE_ATTR, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 2)
+/* narrow tiles for few-column products (see nnx_uk_narrow_f32 below): one zmm per row */
+NNX_DEFINE_UKERNEL(nnx_uk_8x16_f32, NNX_WIDE_ATTR, float, nnx_bf16, nnx_bf16u, nnx_bi16, 8, 1)
+NNX_DEFINE_UKERNEL(nnx_uk_8x8_f64, NNX_WIDE_ATTR, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 1)
 #endif
 
 typedef void (*nnx_uk_f32_t)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int,
@@ -239,11 +242,11 @@ __attribute__((constructor)) static void nnx_blocked_detect(void)
 
 /* Run the micro-kernel on a tile with fewer than nr valid columns through a local buffer, so
  * nothing outside C's valid part is read or written. */
-#define NNX_DEFINE_EDGE(NAME, T, UK)                                                          \
-static void NAME(ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int rows,         \
+#define NNX_DEFINE_EDGE(NAME, T, UKT)                                                         \
+static void NAME(UKT uk, ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int rows, \
                  int cols, int load_c, const T *bias, int relu, int mr, int nr)               \
 {                                                                                             \
-    T tile[16 * 32] __attribute__((aligned(64))); /* mr <= 16, nr <= 32 */                                             \
+    T tile[16 * 32] __attribute__((aligned(64))); /* mr <= 16, nr <= 32 */                    \
     T bpad[32] __attribute__((aligned(64)));                                                  \
     for (int r = 0; r < mr; r++)                                                              \
         for (int j = 0; j < nr; j++)                                                          \
@@ -251,12 +254,27 @@ static void NAME(ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int 
     if (bias) {                                                                               \
         for (int j = 0; j < nr; j++) bpad[j] = j < cols ? bias[j] : 0;                        \
     }                                                                                         \
-    UK(kc, a, b, tile, nr, mr, 1, bias ? bpad : NULL, relu);                                  \
+    uk(kc, a, b, tile, nr, mr, 1, bias ? bpad : NULL, relu);                                  \
     for (int r = 0; r < rows; r++)                                                            \
         for (int j = 0; j < cols; j++) c[r * ldc + j] = tile[r * nr + j];                     \
 }
 
-NNX_DEFINE_EDGE(nnx_edge_f32, float, nnx_uk_f32)
-NNX_DEFINE_EDGE(nnx_edge_f64, double, nnx_uk_f64)
+NNX_DEFINE_EDGE(nnx_edge_f32, float, nnx_uk_f32_t)
+NNX_DEFINE_EDGE(nnx_edge_f64, double, nnx_uk_f64_t)
+
+/* Products with few columns (the 10-class layer: N = 10) waste most of a 32-wide tile: they
+ * take the narrow kernel instead. It performs the same operations per element (k in order,
+ * one FMA each, then C, bias, ReLU), so the result does not depend on which kernel ran. */
+#if NNX_HAVE_WIDE
+/* used only when the wide AVX-512 kernels are (nr above the narrow width), so AVX-512 too;
+ * 8 rows, so a row-major A still packs through the 8x8 transposes */
+static const nnx_uk_f32_t nnx_uk_narrow_f32 = nnx_uk_8x16_f32;
+static const nnx_uk_f64_t nnx_uk_narrow_f64 = nnx_uk_8x8_f64;
+enum { NNX_MR_NARROW = 8, NNX_NR_NARROW_F32 = 16, NNX_NR_NARROW_F64 = 8 };
+#else
+static const nnx_uk_f32_t nnx_uk_narrow_f32 = nnx_uk_6x16_f32;
+static const nnx_uk_f64_t nnx_uk_narrow_f64 = nnx_uk_6x8_f64;
+enum { NNX_MR_NARROW = 6, NNX_NR_NARROW_F32 = 16, NNX_NR_NARROW_F64 = 8 };
+#endif
 
 #endif
