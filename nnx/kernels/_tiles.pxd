@@ -1,4 +1,4 @@
-# Declarations of nnx_gemm.h (the register-tiled GEMM kernels), shared by _conv and _gemm.
+# Declarations of nnx_gemm.h (the register-tiled GEMM kernels of the convolutions, _conv.pyx).
 cdef extern from "nnx_gemm.h" nogil:
     int NNX_MR
     int NNX_NR
