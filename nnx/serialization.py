@@ -29,6 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .module import Module
+from .optim.optimizer import Optimizer
 
 FORMAT = "nnx"
 FORMAT_VERSION = 1
@@ -118,10 +119,7 @@ class _Encoder:
         return name
 
     def encode(self, obj, where="obj"):
-        from .optim.optimizer import Optimizer
-        if obj is None or isinstance(obj, bool | str):
-            return obj
-        if isinstance(obj, int):
+        if obj is None or isinstance(obj, bool | int | str):
             return obj
         if isinstance(obj, float):
             return obj if math.isfinite(obj) else {"__float__": repr(obj)}

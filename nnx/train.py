@@ -371,7 +371,7 @@ def evaluate(model, data, loss=None, batch_size=1000):
     data = _check_data(data, "data", "evaluate")
     if isinstance(data, tuple):
         x, y = data
-        pairs = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size))
+        pairs = zip(_batches(x, batch_size), _batches(y, batch_size), strict=True)  # same length: checked
     else:
         pairs = iter(data)
     n, loss_sum, correct, classify = 0, 0.0, 0, None
