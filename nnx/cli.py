@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .callbacks import Callback
+from .serialization import load_with_header
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 MODELS = ("mlp", "lenet5")
@@ -140,11 +141,11 @@ def _load_model(path):
     import nnx
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
-    model = nnx.load(path)
+    model, header = load_with_header(path)
     if not isinstance(model, nnx.Module):
         raise CLIError(f"{path}: holds a {type(model).__name__}, not a model nnx can rebuild (save a "
                        "Sequential/Graph of built-in layers with nnx.save(model, path))")
-    return model, nnx.load_header(path).get("metadata", {})
+    return model, header.get("metadata", {})
 
 
 def _check_input(meta, shape, path):

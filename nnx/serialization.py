@@ -362,6 +362,11 @@ def load(path):
         the file is truncated, corrupt, not an nnx checkpoint, from a newer format version,
         holds object (pickle) arrays, or declares shapes its bytes cannot hold.
     """
+    return load_with_header(path)[0]
+
+
+def load_with_header(path):
+    """``(load(path), load_header(path))`` from one read of the file."""
     path_s = os.fspath(path)
     zf, file_size = _open(path_s)
     with zf:
@@ -385,4 +390,4 @@ def load(path):
         raise ValueError(f"nnx.load: {path_s!r}: {exc}") from None
     if header.get("kind") == "state_dict" and isinstance(obj, dict):
         obj = OrderedDict(obj)
-    return obj
+    return obj, header
