@@ -108,7 +108,11 @@ def roofline(groups, data):
 
 def render(paths, notes=True):
     """The markdown report of the given pytest-benchmark JSON files (``notes``: append NOTES.md)."""
-    groups, data = load(paths)
+    return render_groups(*load(paths), notes=notes)
+
+
+def render_groups(groups, data, notes=True):
+    """``render`` on what ``load`` returned."""
     mi = data.get("machine_info", {})
     versions = data.get("nnx_versions", {})
     out = ["# nnx benchmarks", "",
@@ -165,15 +169,15 @@ def render(paths, notes=True):
     return "\n".join(out)
 
 
-def chart(paths, png):
-    """Bar chart: speed-up of every implementation against the vectorized tier, per group."""
+def chart(groups, png):
+    """Bar chart (``groups`` from ``load``): speed-up of every implementation against the
+    vectorized tier, per group."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         print("report.py: matplotlib not installed, no chart", file=sys.stderr)
         return None
-    groups, _ = load(paths)
     names = [g for g in sorted(groups) if not g.startswith(("e2e", "machine"))
              and any(impl_of(r) == "vectorized" for r in groups[g])]
     impls = ["loops", "vectorized", "cython", "nnx", "torch"]
@@ -208,9 +212,10 @@ def main(argv):
         argv = argv[:i] + argv[i + 2:]
     if not argv or not all(re.search(r"\.json$", a) for a in argv):
         raise SystemExit(__doc__)
-    print(render(argv))
+    groups, data = load(argv)
+    print(render_groups(groups, data))
     if png:
-        chart(argv, png)
+        chart(groups, png)
 
 
 if __name__ == "__main__":
