@@ -172,4 +172,10 @@ def test_ctrl_c_stops_training_and_saves(tmp_path):
 def test_bench_quick_prints_the_table():
     out = run("bench", "-k", "relu", timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "| implementation | median | vs vectorized | vs torch |" in out.stdout and "## relu" in out.stdout
+    # the torch column is there exactly when torch is installed (NNX_TEST_TORCH=1)
+    try:
+        import torch  # noqa: F401
+        header = "| implementation | median | vs vectorized | vs torch |"
+    except ImportError:
+        header = "| implementation | median | vs vectorized | vs loops |"
+    assert header in out.stdout and "## relu" in out.stdout
