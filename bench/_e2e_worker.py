@@ -1,8 +1,9 @@
 """Measure training samples/s of one framework in a fresh process (used by bench_e2e.py).
 
-A fresh process per measurement matters: nnx and torch share libgomp when loaded together,
-and each configures it differently (nnx passive, torch spinning), so in one process one of
-them would run under the other's settings.
+A fresh process per measurement matters: in one process the thread pools of nnx (libgomp),
+torch and OpenBLAS would all be alive, and a pool still spinning after its last call slows the
+other framework's kernels on the second core; loading one also sets up thread counts and
+allocator state that the other would then inherit.
 
 usage: python _e2e_worker.py {nnx,torch} {mlp,lenet5,cnn} THREADS
 """

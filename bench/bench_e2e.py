@@ -3,8 +3,11 @@ vs torch at 1 and 2 threads: MLP 784-512-256-10, LeNet-5, and a wider CNN
 (conv 32@3x3 -> pool -> conv 64@3x3 -> pool -> 3136-128-10).
 
 Each measurement runs in a fresh process (see _e2e_worker.py) and is the best of 5 runs of
-10 steps (3 processes, best kept); the result, samples/s, is stored in ``extra_info`` and tabulated by report.py.
-The pytest-benchmark timing columns of this group time the subprocess and are not used.
+10 steps. The two frameworks alternate, nnx then torch, for ROUNDS rounds, so that a slow
+spell of this shared VM (a core can lose two thirds of its speed for seconds) hits both
+rather than whichever happened to run then; each round gives one nnx/torch ratio. The values
+(samples/s) are stored in ``extra_info`` and tabulated by report.py; the pytest-benchmark
+timing columns of this group time the subprocesses and are not used.
 """
 import subprocess
 import sys
@@ -13,25 +16,33 @@ from pathlib import Path
 import pytest
 
 WORKER = Path(__file__).with_name("_e2e_worker.py")
-
-
+ROUNDS = 5
 TITLES = {"mlp": "MLP 784-512-256-10", "lenet5": "LeNet-5", "cnn": "CNN 32@3x3-64@3x3-128-10"}
 
 
-@pytest.mark.parametrize("framework", ["nnx", "torch"])
+def samples_per_s(framework, model, nthreads):
+    out = subprocess.run([sys.executable, str(WORKER), framework, model, str(nthreads)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("nthreads", [1, 2], ids=lambda n: f"{n}thr")
 @pytest.mark.parametrize("model", list(TITLES))
-def test_train(benchmark, model, framework, nthreads):
-    if framework == "torch":
-        pytest.importorskip("torch")
+def test_train(benchmark, model, nthreads):
+    try:
+        import torch  # noqa: F401
+        frameworks = ["nnx", "torch"]
+    except ImportError:
+        frameworks = ["nnx"]
     benchmark.group = f"e2e {TITLES[model]} train, batch 128, {nthreads} thr"
-    results = []
+    runs = {fw: [] for fw in frameworks}
 
-    def run():
-        out = subprocess.run([sys.executable, str(WORKER), framework, model, str(nthreads)],
-                             capture_output=True, text=True, check=True)
-        results.append(float(out.stdout.strip().splitlines()[-1]))
+    def one_round():
+        for fw in frameworks:
+            runs[fw].append(samples_per_s(fw, model, nthreads))
 
-    benchmark.pedantic(run, rounds=3, iterations=1)
-    benchmark.extra_info["samples_per_s"] = max(results)
-    assert max(results) > 0
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["samples_per_s"] = runs
+    if "torch" in runs:
+        benchmark.extra_info["pair_ratios"] = [a / b for a, b in zip(runs["nnx"], runs["torch"], strict=True)]
+    assert all(v > 0 for vals in runs.values() for v in vals)

@@ -1,23 +1,27 @@
 """GEMM: loops (8x8x8 only) vs NumPy's BLAS (vectorized) vs nnx's blocked Cython GEMM vs torch.
 
 Shapes: the square sizes of the GEMM targets, and the products LeNet-5 / MLP training calls
-(128x784 @ 784x512 is the MLP's first layer; 6x25 @ 25x100352 and 16x150 @ 150x12800 are
-LeNet's convolutions as one big im2col product).
+(128x784 @ 784x512 is the MLP's first layer, 128x256 @ 256x10 its last (nnx's narrow
+micro-kernel), 784x128 @ 128x512 its first weight gradient, x^T dy with A transposed;
+6x25 @ 25x100352 and 16x150 @ 150x12800 are LeNet's convolutions as one big im2col product).
 """
 import numpy as np
 import pytest
 from conftest import TIERS, tier_or_torch
 
-SHAPES = {  # name: (M, K, N)
+SHAPES = {  # name: (M, K, N); "T" in the name: op(A) = A^T, A stored (K, M)
     "8x8x8": (8, 8, 8),
     "128x784@784x512": (128, 784, 512),
+    "128x256@256x10": (128, 256, 10),
+    "784x128@128x512 T": (784, 128, 512),
     "6x25@25x100352": (6, 25, 100352),
     "16x150@150x12800": (16, 150, 12800),
     "512x512@512x512": (512, 512, 512),
     "1024x1024@1024x1024": (1024, 1024, 1024),
     "2048x2048@2048x2048": (2048, 2048, 2048),
 }
-QUICK = {"8x8x8", "128x784@784x512"}  # what `make test` runs untimed (the rest costs seconds)
+# what `make test` runs untimed (the rest costs seconds)
+QUICK = {"8x8x8", "128x784@784x512", "128x256@256x10", "784x128@128x512 T"}
 
 
 @pytest.mark.parametrize("impl", TIERS + ["torch"])
@@ -31,19 +35,21 @@ def test_gemm(benchmark, impl, name, threads, rng, request):
     benchmark.group = f"gemm {name} float32, {threads} thr"
     benchmark.extra_info["flops"] = 2 * m * k_ * n
     benchmark.extra_info["bytes"] = 4 * (m * k_ + k_ * n + m * n)
-    a = rng.standard_normal((m, k_)).astype(np.float32)
+    trans_a = name.endswith(" T")
+    a = rng.standard_normal((k_, m) if trans_a else (m, k_)).astype(np.float32)
     b = rng.standard_normal((k_, n)).astype(np.float32)
     c = np.empty((m, n), np.float32)
     k = tier_or_torch(impl)
     if impl == "torch":
         k.set_num_threads(threads)
         at, bt, ct = k.from_numpy(a), k.from_numpy(b), k.from_numpy(c)
+        at = at.T if trans_a else at
 
         def run():
             return k.matmul(at, bt, out=ct)
     else:
         def run():
-            return k.gemm(a, b, out=c)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
+            return k.gemm(a, b, trans_a=trans_a, out=c)
+    ref = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose(np.asarray(run()), ref, rtol=1e-4, atol=1e-3 * np.sqrt(k_))
     benchmark.pedantic(run, rounds=max(5, min(200, int(2e9 / (2 * m * k_ * n)))), warmup_rounds=1)

@@ -175,7 +175,7 @@ def test_bench_quick_prints_the_table():
     # the torch column is there exactly when torch is installed (NNX_TEST_TORCH=1)
     try:
         import torch  # noqa: F401
-        header = "| implementation | median | vs vectorized | vs torch |"
+        header = "| implementation | best | median | vs vectorized | vs torch |"
     except ImportError:
-        header = "| implementation | median | vs vectorized | vs loops |"
+        header = "| implementation | best | median | vs vectorized | vs loops |"
     assert header in out.stdout and "## relu" in out.stdout
