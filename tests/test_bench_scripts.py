@@ -1,0 +1,50 @@
+"""The benchmark scripts that `make test` does not otherwise run: bench/pair_gemm.py and the
+e2e table of bench/report.py (the e2e group itself only runs in `make bench`)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def report():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import report
+
+        yield report
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_pair_gemm_prints_one_row_per_shape_and_thread_count():
+    out = subprocess.run([sys.executable, str(BENCH / "pair_gemm.py"), "8", "9", "10", "33", "17", "5",
+                          "--rounds", "2", "--threads", "1,2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 8x9") or line.startswith("| 33x17")]
+    assert len(rows) == 4
+    assert rows[0].startswith("| 8x9 @ 9x10 | 1 |")
+
+
+def test_pair_gemm_refuses_an_incomplete_shape():
+    out = subprocess.run([sys.executable, str(BENCH / "pair_gemm.py"), "8", "9"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0 and "usage" in out.stderr
+
+
+def test_e2e_table_uses_best_and_median_and_per_round_ratios(report):
+    info = {"samples_per_s": {"nnx": [100.0, 300.0, 200.0], "torch": [100.0, 150.0, 125.0]},
+            "pair_ratios": [1.0, 2.0, 1.6]}
+    lines = report.e2e_table(info)
+    assert "| nnx | 300 | 200 | 2.00x |" in lines
+    assert "| torch | 150 | 125 | 1.00x |" in lines
+    assert any("median 1.60x, range 1.00-2.00x over 3 rounds" in line for line in lines)
+
+
+def test_e2e_table_without_torch(report):
+    lines = report.e2e_table({"samples_per_s": {"nnx": [10.0, 30.0]}})
+    assert "| nnx | 30 | 30 | n/a |" in lines
+    assert not any("per round" in line for line in lines)
