@@ -21,20 +21,23 @@ from nnx.kernels import get_backend
 DEFAULT = [(512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (128, 784, 512)]
 
 
-def timed(fn, reps):
+def timed(fn, reps, limit=None):
+    """Seconds per call of ``fn`` (``limit``: OpenBLAS's thread count, set once around the
+    loop: setting it per call would time threadpoolctl, not the product)."""
+    from threadpoolctl import threadpool_limits
+
     time.sleep(0.2)
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(reps):
+    with threadpool_limits(limit, user_api="blas"):
         fn()
-    return (time.perf_counter() - t0) / reps
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return (time.perf_counter() - t0) / reps
 
 
 def pair(m, k, n, threads, rounds):
     """Median and quartiles of time(OpenBLAS) / time(nnx) over ``rounds`` alternating pairs,
     and the best GFLOP/s of each."""
-    from threadpoolctl import threadpool_limits
-
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
@@ -46,12 +49,11 @@ def pair(m, k, n, threads, rounds):
         cython.gemm(a, b, out=c, n_threads=threads)
 
     def blas_call():
-        with threadpool_limits(threads):
-            np.matmul(a, b, out=c)
+        np.matmul(a, b, out=c)
 
     ratios, t_nnx, t_blas = [], [], []
     for _ in range(rounds):
-        x, y = timed(nnx_call, reps), timed(blas_call, reps)
+        x, y = timed(nnx_call, reps), timed(blas_call, reps, threads)
         t_nnx.append(x)
         t_blas.append(y)
         ratios.append(y / x)
