@@ -178,6 +178,10 @@ def render_groups(groups, data, notes=True):
             "- This is a shared 2-core VM: repeated runs of the same 2-thread group differ by up to "
             "~25% (torch's MLP training has been seen anywhere from 38k to 56k samples/s). "
             "Compare rows within one group (same run), not across runs.",
+            "- Ratios, GFLOP/s, GB/s and the roofline use each row's best time (interference only "
+            "adds time; a vCPU here can run at a third of its speed for seconds), the median "
+            "beside it shows the spread. A slow spell can still cover a whole row: for nnx against "
+            "OpenBLAS, `python bench/pair_gemm.py` alternates the two call by call (NOTES.md).",
             "- `gemm` in the cython tier is nnx's blocked GEMM for every shape (no BLAS call); see "
             "NOTES.md for the dispatch measurements.",
             "- Within one process, a BLAS call leaves OpenBLAS's workers spinning for a while (and "
