@@ -48,3 +48,13 @@ def test_e2e_table_without_torch(report):
     lines = report.e2e_table({"samples_per_s": {"nnx": [10.0, 30.0]}})
     assert "| nnx | 30 | 30 | n/a |" in lines
     assert not any("per round" in line for line in lines)
+
+
+def test_render_reads_e2e_groups_of_both_json_layouts(report):
+    new = {"group": "e2e MLP, 2 thr", "name": "test_train[mlp-2thr]", "params": {"model": "mlp"},
+           "extra_info": {"samples_per_s": {"nnx": [120.0], "torch": [100.0]}, "pair_ratios": [1.2]}}
+    old = [{"group": "e2e LeNet, 2 thr", "name": f"test_train[{fw}]", "params": {"framework": fw},
+            "extra_info": {"samples_per_s": v}} for fw, v in (("nnx", 50.0), ("torch", 40.0))]
+    text = report.render_groups({new["group"]: [new], old[0]["group"]: old}, {}, notes=False)
+    assert "| nnx | 120 | 120 | 1.20x |" in text
+    assert "| nnx | 50 | 50 | 1.25x |" in text and "| torch | 40 | 40 | 1.00x |" in text
