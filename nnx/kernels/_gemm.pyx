@@ -16,14 +16,10 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 
 cdef extern from "nnx_blocked.h" nogil:
-    void nnx_pack_a_f32(Py_ssize_t mc, Py_ssize_t kc, const float* a, Py_ssize_t rsa, Py_ssize_t csa,
-                        float* dst, int mr)
-    void nnx_pack_a_f64(Py_ssize_t mc, Py_ssize_t kc, const double* a, Py_ssize_t rsa, Py_ssize_t csa,
-                        double* dst, int mr)
-    void nnx_pack_b_f32(Py_ssize_t kc, Py_ssize_t nc, const float* b, Py_ssize_t rsb, Py_ssize_t csb,
-                        float* dst, int nr)
-    void nnx_pack_b_f64(Py_ssize_t kc, Py_ssize_t nc, const double* b, Py_ssize_t rsb, Py_ssize_t csb,
-                        double* dst, int nr)
+    void nnx_pack_f32(Py_ssize_t m, Py_ssize_t kc, const float* x, Py_ssize_t rs, Py_ssize_t cs,
+                      float* dst, int w)
+    void nnx_pack_f64(Py_ssize_t m, Py_ssize_t kc, const double* x, Py_ssize_t rs, Py_ssize_t cs,
+                      double* dst, int w)
     ctypedef void (*nnx_uk_f32_t)(Py_ssize_t, const float*, const float*, float*, Py_ssize_t, int, int,
                                   const float*, int)
     ctypedef void (*nnx_uk_f64_t)(Py_ssize_t, const double*, const double*, double*, Py_ssize_t, int, int,
@@ -83,17 +79,18 @@ cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floatin
         kc = min(KC, K - pc)
         last = pc + kc >= K
         load_c = pc > 0 or beta != 0.0
+        # op(B)'s slice packed as its transpose: its columns are the panels' rows
         if floating is float:
-            nnx_pack_b_f32(kc, cols, B + pc * rsb + col0 * csb, rsb, csb, bbuf, nr)
+            nnx_pack_f32(cols, kc, B + pc * rsb + col0 * csb, csb, rsb, bbuf, nr)
         else:
-            nnx_pack_b_f64(kc, cols, B + pc * rsb + col0 * csb, rsb, csb, bbuf, nr)
+            nnx_pack_f64(cols, kc, B + pc * rsb + col0 * csb, csb, rsb, bbuf, nr)
         ic = 0
         while ic < rows:
             mc = min(MC, rows - ic)
             if floating is float:
-                nnx_pack_a_f32(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
+                nnx_pack_f32(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
             else:
-                nnx_pack_a_f64(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
+                nnx_pack_f64(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
             jr = 0
             while jr < cols:
                 ncol = <int>min(nr, cols - jr)

@@ -79,73 +79,50 @@ static inline __attribute__((always_inline)) void NAME(const T *src, ptrdiff_t l
 NNX_DEFINE_T8(nnx_t8_f32, float, nnx_t8f, nnx_t8fu, nnx_t8fi)
 NNX_DEFINE_T8(nnx_t8_f64, double, nnx_t8d, nnx_t8du, nnx_t8di)
 
-/* Pack rows [0, mc) x cols [0, kc) of op(A) (element (i, k) at a[i*rsa + k*csa]) into panels
- * of mr rows: panel p holds, for k = 0..kc-1, the mr values of rows p*mr .. p*mr+mr-1
- * contiguously. Rows past mc are zeros. */
-#define NNX_DEFINE_PACK_A(NAME, T, T8)                                                        \
-NNX_MULTIVERSION static void NAME(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rsa,      \
-                                  ptrdiff_t csa, T *dst, int mr)                              \
+/* Pack rows [0, m) x cols [0, kc) of a matrix X (element (i, k) at x[i*rs + k*cs]) into panels
+ * of w rows: panel p holds, for k = 0..kc-1, the w values of rows p*w .. p*w+w-1 contiguously.
+ * Rows past m are zeros. op(A) is packed as it is (w = MR); op(B) as its transpose (the rows
+ * are op(B)'s columns, w = NR, rs and cs swapped): the micro-kernel reads both panels the
+ * same way, one k at a time. */
+#define NNX_DEFINE_PACK(NAME, T, T8)                                                          \
+NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff_t rs,        \
+                                  ptrdiff_t cs, T *dst, int w)                                \
 {                                                                                             \
-    for (ptrdiff_t i0 = 0; i0 < mc; i0 += mr) {                                               \
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += w) {                                                 \
         T *p = dst + i0 * kc;                                                                 \
-        int rows = (int)(mc - i0 < mr ? mc - i0 : mr);                                        \
-        ptrdiff_t k8 = 0;                                                                     \
-        if (csa == 1 && mr == 8 && rows == 8) { /* row-major A: 8x8 register transposes */   \
-            for (; k8 + 8 <= kc; k8 += 8) T8(a + i0 * rsa + k8, rsa, p + k8 * 8, 8);          \
-        }                                                                                     \
-        /* k outer, r inner: the panel is written once, in order; the mr source rows (or one  \
-         * source row, when A is transposed) are read in parallel streams that stay in L1. */ \
-        for (ptrdiff_t k = k8; k < kc; k++) {                                                 \
-            const T *src = a + i0 * rsa + k * csa;                                            \
-            T *q = p + k * mr;                                                                \
-            for (int r = 0; r < rows; r++) q[r] = src[r * rsa];                               \
-            for (int r = rows; r < mr; r++) q[r] = 0;                                         \
-        }                                                                                     \
-    }                                                                                         \
-}
-
-/* Pack rows [0, kc) x cols [0, nc) of op(B) (element (k, j) at b[k*rsb + j*csb]) into panels
- * of nr columns: panel p holds, for k = 0..kc-1, the nr values of columns p*nr .. p*nr+nr-1
- * contiguously. Columns past nc are zeros. */
-#define NNX_DEFINE_PACK_B(NAME, T, T8)                                                        \
-NNX_MULTIVERSION static void NAME(ptrdiff_t kc, ptrdiff_t nc, const T *b, ptrdiff_t rsb,      \
-                                  ptrdiff_t csb, T *dst, int nr)                              \
-{                                                                                             \
-    for (ptrdiff_t j0 = 0; j0 < nc; j0 += nr) {                                               \
-        T *p = dst + j0 * kc;                                                                 \
-        int cols = (int)(nc - j0 < nr ? nc - j0 : nr);                                        \
-        if (csb == 1) {                                                                       \
+        const T *x0 = x + i0 * rs;                                                            \
+        int rows = (int)(m - i0 < w ? m - i0 : w);                                            \
+        ptrdiff_t k0 = 0;                                                                     \
+        if (rs == 1) { /* the w values of one k are contiguous: plain copies */              \
             for (ptrdiff_t k = 0; k < kc; k++) {                                              \
-                const T *src = b + k * rsb + j0;                                              \
-                T *q = p + k * nr;                                                            \
-                if (cols == nr && nr == 32) { for (int c = 0; c < 32; c++) q[c] = src[c]; }   \
-                else if (cols == nr && nr == 16) { for (int c = 0; c < 16; c++) q[c] = src[c]; } \
+                const T *src = x0 + k * cs;                                                   \
+                T *q = p + k * w;                                                             \
+                if (rows == w && w == 32) { for (int r = 0; r < 32; r++) q[r] = src[r]; }     \
+                else if (rows == w && w == 16) { for (int r = 0; r < 16; r++) q[r] = src[r]; } \
                 else {                                                                        \
-                    for (int c = 0; c < cols; c++) q[c] = src[c];                             \
-                    for (int c = cols; c < nr; c++) q[c] = 0;                                 \
+                    for (int r = 0; r < rows; r++) q[r] = src[r];                             \
+                    for (int r = rows; r < w; r++) q[r] = 0;                                  \
                 }                                                                             \
             }                                                                                 \
-        } else { /* a transposed B: 8x8 register transposes, then the rest k by k */          \
-            ptrdiff_t k8 = 0;                                                                 \
-            if (rsb == 1 && cols == nr && nr % 8 == 0) {                                      \
-                for (; k8 + 8 <= kc; k8 += 8)                                                 \
-                    for (int c8 = 0; c8 < nr; c8 += 8)                                        \
-                        T8(b + (j0 + c8) * csb + k8, csb, p + k8 * nr + c8, nr);              \
-            }                                                                                 \
-            for (ptrdiff_t k = k8; k < kc; k++) {                                             \
-                const T *src = b + k * rsb + j0 * csb;                                        \
-                T *q = p + k * nr;                                                            \
-                for (int c = 0; c < cols; c++) q[c] = src[c * csb];                           \
-                for (int c = cols; c < nr; c++) q[c] = 0;                                     \
-            }                                                                                 \
+            continue;                                                                         \
+        }                                                                                     \
+        if (cs == 1 && rows == w && w % 8 == 0) { /* rows contiguous in k: 8x8 transposes */ \
+            for (; k0 + 8 <= kc; k0 += 8)                                                     \
+                for (int r8 = 0; r8 < w; r8 += 8) T8(x0 + r8 * rs + k0, rs, p + k0 * w + r8, w); \
+        }                                                                                     \
+        /* the rest k by k: the panel is written once, in order; the w source rows are read   \
+         * in parallel streams that stay in L1 */                                            \
+        for (ptrdiff_t k = k0; k < kc; k++) {                                                 \
+            const T *src = x0 + k * cs;                                                       \
+            T *q = p + k * w;                                                                 \
+            for (int r = 0; r < rows; r++) q[r] = src[r * rs];                                \
+            for (int r = rows; r < w; r++) q[r] = 0;                                          \
         }                                                                                     \
     }                                                                                         \
 }
 
-NNX_DEFINE_PACK_A(nnx_pack_a_f32, float, nnx_t8_f32)
-NNX_DEFINE_PACK_A(nnx_pack_a_f64, double, nnx_t8_f64)
-NNX_DEFINE_PACK_B(nnx_pack_b_f32, float, nnx_t8_f32)
-NNX_DEFINE_PACK_B(nnx_pack_b_f64, double, nnx_t8_f64)
+NNX_DEFINE_PACK(nnx_pack_f32, float, nnx_t8_f32)
+NNX_DEFINE_PACK(nnx_pack_f64, double, nnx_t8_f64)
 
 /* C tile (MR x NV*L values at c, row stride ldc) := [C +] a_panel * b_panel [+ bias] [ReLU];
  * only the first `rows` rows of C are read and written (the packed A panel is zero-padded). 
