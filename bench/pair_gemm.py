@@ -15,6 +15,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nnx.kernels import get_backend
 
@@ -24,8 +25,6 @@ DEFAULT = [(512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (128, 784, 5
 def timed(fn, reps, limit=None):
     """Seconds per call of ``fn`` (``limit``: OpenBLAS's thread count, set once around the
     loop: setting it per call would time threadpoolctl, not the product)."""
-    from threadpoolctl import threadpool_limits
-
     time.sleep(0.2)
     with threadpool_limits(limit, user_api="blas"):
         fn()
