@@ -62,7 +62,7 @@ def main(argv=None):
     opt = nnx.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                         weight_decay=args.weight_decay)
     loader = nnx.datasets.DataLoader(X_train, y_train, batch_size=args.batch_size, rng=rng)
-    print(f"digits: {len(X_train)} train / {len(X_test)} test, backend={nnx.get_backend()}, "
+    print(f"digits: {len(X_train)} train / {len(X_test)} test, backend={nnx.get_backend_name()}, "
           f"threads={nnx.get_num_threads()}, {model.num_parameters()} parameters")
     history = nnx.History({"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed})
     start = time.perf_counter()

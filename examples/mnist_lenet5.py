@@ -82,7 +82,7 @@ def main(argv=None):
     loader = nnx.datasets.DataLoader(X_train, y_train, batch_size=args.batch_size, rng=rng)
     total, warmup = args.epochs * len(loader), len(loader)
     print(f"{args.data}: {len(X_train)} train / {len(X_test)} test, LeNet-5 "
-          f"({model.num_parameters()} parameters), backend={nnx.get_backend()}, "
+          f"({model.num_parameters()} parameters), backend={nnx.get_backend_name()}, "
           f"threads={nnx.get_num_threads()}")
     history = nnx.History({"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed})
     start, step, reached = time.perf_counter(), 0, None

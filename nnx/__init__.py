@@ -19,16 +19,11 @@ _malloc.tune()
 
 # nnx.train is the training-loop module (fit/evaluate/predict); Module.train() is the mode switch.
 from . import callbacks, datasets, init, kernels, metrics, models, optim, plot, regularization, train  # noqa: E402
-from ._config import (  # noqa: E402
-    get_backend,
-    get_num_threads,
-    set_backend,
-    set_num_threads,
-    use_backend,
-)
+from ._config import get_num_threads, set_num_threads  # noqa: E402
 from ._info import show_config  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .graph import Add, Graph  # noqa: E402
+from .kernels import get_backend_name, set_backend, use_backend  # noqa: E402
 from .layers import (  # noqa: E402
     ELU,
     AvgPool2d,
@@ -53,7 +48,7 @@ from .train import History, Trainer, evaluate, fit, predict  # noqa: E402
 
 __all__ = [
     "__version__", "datasets", "init", "kernels", "optim",
-    "get_backend", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
+    "get_backend", "get_backend_name", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
     "show_config", "gradcheck", "GradcheckError",
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
@@ -62,3 +57,12 @@ __all__ = [
     "Graph", "Add", "summary", "save", "load", "load_header",
     "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]
+
+
+def get_backend():
+    """Deprecated alias of :func:`get_backend_name` (kept for one release)."""
+    import warnings
+
+    warnings.warn("nnx.get_backend() is deprecated: use nnx.get_backend_name() for the tier's name "
+                  "(nnx.kernels.get_backend(name) returns a tier's module)", DeprecationWarning, stacklevel=2)
+    return get_backend_name()

@@ -5,13 +5,13 @@ import sys
 
 import numpy as np
 
-from . import _config, _malloc
+from . import _config, _malloc, kernels
 
 
 def config_info():
     """Return the facts ``show_config`` prints, as a dict."""
     from . import __version__
-    from .kernels import compiled_available
+    compiled_available = kernels.compiled_available
 
     info = {
         "nnx": __version__,
@@ -19,7 +19,7 @@ def config_info():
         "platform": f"{platform.system()} {platform.machine()}",
         "numpy": np.__version__,
         "tiers": ["loops", "vectorized"] + (["cython"] if compiled_available() else []),
-        "backend": _config.get_backend(),
+        "backend": kernels.get_backend_name(),
         "threads": _config.get_num_threads(),
         "usable_cpus": _config._usable_cpus(),
         "openmp": None,
@@ -34,10 +34,10 @@ def config_info():
 
         info["openmp"] = _openmp.openmp_enabled()
         info["build_flags"] = _openmp.build_flags()
-        from .kernels import _gemm, compiled
+        from .kernels import _gemm
 
         k = _gemm.kernel_info()
-        info["gemm"] = (f"cython: nnx blocked GEMM for every shape ({compiled.GEMM_RULE}); micro-kernel "
+        info["gemm"] = (f"cython: nnx blocked GEMM (no BLAS call); micro-kernel "
                         f"{k['kernel']}, blocks KC={k['kc_f32']} MC={k['mc_f32']} NC={k['nc_f32']} "
                         f"(float32); vectorized: NumPy BLAS")
     try:

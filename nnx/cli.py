@@ -102,7 +102,7 @@ def cmd_train(args):
     opt = _optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
     schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"{args.data}: {len(X)} train / {len(Xt)} test, {args.model} ({model.num_parameters():,} parameters), "
-          f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend()}, threads={nnx.get_num_threads()}, "
+          f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend_name()}, threads={nnx.get_num_threads()}, "
           f"seed={args.seed}", flush=True)
     bar = not args.no_progress and sys.stderr.isatty()
     history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, val_data=(Xt, yt),

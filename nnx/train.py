@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
-from . import _config
+from . import _config, kernels
 from ._validation import check_positive_int
 from .callbacks import LRScheduler, check_callbacks
 from .datasets.loader import DataLoader
@@ -217,7 +217,7 @@ class Trainer:
             batches, n_train = train_data, None
         self.history = history = History({
             "epochs": epochs, "batch_size": batch_size, "seed": seed, "n_train": n_train,
-            "threads": _config.get_num_threads(), "backend": _config.get_backend(),
+            "threads": _config.get_num_threads(), "backend": kernels.get_backend_name(),
         })
         self.stop_training = False
         for cb in self.callbacks:

@@ -12,18 +12,18 @@ import nnx
 
 
 def test_use_backend_restores_previous():
-    before = nnx.get_backend()
+    before = nnx.get_backend_name()
     with nnx.use_backend("loops"):
-        assert nnx.get_backend() == "loops"
+        assert nnx.get_backend_name() == "loops"
         with nnx.use_backend("vectorized"):
-            assert nnx.get_backend() == "vectorized"
-        assert nnx.get_backend() == "loops"
-    assert nnx.get_backend() == before
+            assert nnx.get_backend_name() == "vectorized"
+        assert nnx.get_backend_name() == "loops"
+    assert nnx.get_backend_name() == before
 
 
 def test_default_backend_is_cython_when_built():
     if "cython" in TIERS:
-        code = "import nnx; print(nnx.get_backend())"
+        code = "import nnx; print(nnx.get_backend_name())"
         env = {k: v for k, v in os.environ.items() if k != "NNX_BACKEND"}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         assert out.stdout.strip() == "cython"
@@ -73,8 +73,8 @@ def test_missing_extension_falls_back_with_one_warning(tmp_path):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             import nnx, numpy as np
-            assert nnx.get_backend() == "vectorized", nnx.get_backend()
-            nnx.get_backend(); nnx.Linear(2, 2)(np.ones((1, 2), np.float32))
+            assert nnx.get_backend_name() == "vectorized", nnx.get_backend_name()
+            nnx.get_backend_name(); nnx.Linear(2, 2)(np.ones((1, 2), np.float32))
         msgs = [str(x.message) for x in w if "compiled kernels are not built" in str(x.message)]
         assert len(msgs) == 1, msgs
         try:
@@ -100,7 +100,7 @@ def test_missing_extension_falls_back_with_one_warning(tmp_path):
 
 def test_nnx_backend_environment_variable():
     env = dict(os.environ, NNX_BACKEND="loops")
-    out = subprocess.run([sys.executable, "-c", "import nnx; print(nnx.get_backend())"],
+    out = subprocess.run([sys.executable, "-c", "import nnx; print(nnx.get_backend_name())"],
                          capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "loops"
 

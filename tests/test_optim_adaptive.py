@@ -127,3 +127,41 @@ def test_adam_update_kernel_tiers_agree(rng, decoupled, wd):
         np.testing.assert_allclose(out[name], out["loops"], rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match="step"):
         get_backend("vectorized").adam_update(p, p, m, v, 0.01, 0.9, 0.999, 1e-8, 0.0, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind,kw", [
+    ("adagrad", dict(wd=0.0)), ("adagrad", dict(wd=0.05)),
+    ("rmsprop", dict(wd=0.0, mu=0.0, centered=False)), ("rmsprop", dict(wd=0.01, mu=0.0, centered=True)),
+    ("rmsprop", dict(wd=0.0, mu=0.8, centered=False)), ("rmsprop", dict(wd=0.02, mu=0.5, centered=True)),
+])
+def test_adagrad_rmsprop_kernel_tiers_agree(kind, kw, dtype):
+    # Sizes above the compiled tier's 16384-element block, so several prange blocks run.
+    from conftest import TIERS
+
+    from nnx.kernels import get_backend
+    out = {}
+    for name in TIERS:
+        k = get_backend(name)
+        p = np.linspace(-1, 1, 7 if name == "loops" else 40007).astype(dtype)
+        p[:7] = np.linspace(-1, 1, 7)
+        s, m, b = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+        for step in range(1, 4):
+            g = np.cos(p * step).astype(dtype)
+            if kind == "adagrad":
+                k.adagrad_update(p, g, s, 0.1 / step, 1e-10, kw["wd"])
+            else:
+                k.rmsprop_update(p, g, s, m if kw["centered"] else None, b if kw["mu"] else None,
+                                 0.01, 0.9, 1e-8, kw["wd"], kw["mu"])
+        out[name] = (p, s, m, b)
+    ref = {name: tuple(a[:7] for a in arrays) for name, arrays in out.items()}
+    # The same statements in the same order: float64 to rounding; float32 to a few ulps of the
+    # largest term, since gcc contracts p - lr * b into one FMA in the compiled tier (one rounding
+    # fewer) and the momentum buffer (|b| ~ 2 here) carries that difference to later steps.
+    tol = dict(rtol=1e-13, atol=1e-15) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    for name in TIERS:
+        for got, want in zip(ref[name], ref["loops"], strict=True):
+            np.testing.assert_allclose(got, want, **tol)
+    if "cython" in out:
+        for got, want in zip(out["cython"], out["vectorized"], strict=True):
+            np.testing.assert_allclose(got, want, **tol)

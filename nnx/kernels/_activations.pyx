@@ -112,8 +112,8 @@ cdef inline void _leaky_block(const floating* x, floating* y, floating slope, Py
         y[i] = v if v > 0 else v * slope
 
 
-def unary(const floating[::1] x, floating[::1] y, int kind, double param, int n_threads):
-    """y := f(x) for kind 0 sigmoid, 1 tanh, 2 elu(alpha=param), 3 leaky relu(slope=param)."""
+def unary(const floating[::1] x, floating[::1] y, Unary kind, double param, int n_threads):
+    """y := f(x) for ``kind`` (_activations.pxd); param is ELU's alpha or the leaky slope."""
     cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start, m
     cdef floating p = <floating>param
     if n == 0:
@@ -122,27 +122,27 @@ def unary(const floating[::1] x, floating[::1] y, int kind, double param, int n_
         for b in prange(nb, schedule='static', num_threads=n_threads):
             start = b * BLOCK
             m = min(BLOCK, n - start)
-            if kind == 0:
+            if kind == SIGMOID:
                 _sigmoid_block(&x[start], &y[start], m)
-            elif kind == 1:
+            elif kind == TANH:
                 _tanh_block(&x[start], &y[start], m)
-            elif kind == 2:
+            elif kind == ELU:
                 _elu_block(&x[start], &y[start], p, m)
             else:
                 _leaky_block(&x[start], &y[start], p, m)
 
 
 cdef inline void _unary_grad_block(const floating* dy, const floating* x, const floating* y,
-                                   floating* dx, int kind, floating p, Py_ssize_t n) noexcept nogil:
+                                   floating* dx, Unary kind, floating p, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating v
-    if kind == 0:
+    if kind == SIGMOID:
         for i in range(n):
             dx[i] = dy[i] * y[i] * (1 - y[i])
-    elif kind == 1:
+    elif kind == TANH:
         for i in range(n):
             dx[i] = dy[i] * (1 - y[i] * y[i])
-    elif kind == 2:
+    elif kind == ELU:
         for i in range(n):
             v = dy[i]
             dx[i] = v if x[i] > 0 else v * (y[i] + p)
@@ -153,7 +153,7 @@ cdef inline void _unary_grad_block(const floating* dy, const floating* x, const 
 
 
 def unary_backward(const floating[::1] dy, const floating[::1] x, const floating[::1] y,
-                   floating[::1] dx, int kind, double param, int n_threads):
+                   floating[::1] dx, Unary kind, double param, int n_threads):
     """dx := dy * f'(x) (from the saved x and/or y), kinds as in ``unary``."""
     cdef Py_ssize_t n = dy.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start
     cdef floating p = <floating>param

@@ -5,17 +5,23 @@ import numpy as np
 from .._validation import check_array, check_labels, check_real
 
 
+def flag(value, name, where):
+    """A bool argument (``relu``, ``trans_a``, ...) as a Python bool."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{where}: {name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
 def gemm_epilogue_args(bias, relu, n, dtype):
     """Validate gemm's fused epilogue: ``bias`` None or (N,) of the operands' dtype; ``relu`` bool."""
     where = "gemm"
-    if not isinstance(relu, bool | np.bool_):
-        raise TypeError(f"{where}: relu: expected a bool, got {relu!r}")
+    relu = flag(relu, "relu", where)
     if bias is not None:
         bias = check_array(bias, "bias", ndim=1, dtype=dtype, where=where)
         if bias.shape[0] != n:
             raise ValueError(f"{where}: bias: expected shape ({n},) (one value per output column), "
                              f"got {bias.shape}")
-    return bias, bool(relu)
+    return bias, relu
 
 
 def gemm_args(a, b, trans_a, trans_b, out, beta):
@@ -23,9 +29,7 @@ def gemm_args(a, b, trans_a, trans_b, out, beta):
     where = "gemm"
     a = check_array(a, "a", ndim=2, where=where)
     b = check_array(b, "b", ndim=2, dtype=a.dtype, where=where)
-    for flag, name in ((trans_a, "trans_a"), (trans_b, "trans_b")):
-        if not isinstance(flag, bool | np.bool_):
-            raise TypeError(f"{where}: {name}: expected a bool, got {flag!r}")
+    trans_a, trans_b = flag(trans_a, "trans_a", where), flag(trans_b, "trans_b", where)
     m, k = a.shape[::-1] if trans_a else a.shape
     k2, n = b.shape[::-1] if trans_b else b.shape
     if k != k2:
@@ -90,13 +94,20 @@ def softmax_cross_entropy_args(logits, labels):
     return logits, labels
 
 
-def sgd_update_args(param, grad, momentum_buffer, momentum=0.0, where="sgd_update"):
-    """param and grad (and the buffer when given) are same-shape, same-dtype, C-contiguous."""
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError(f"{where}: momentum_buffer: required when momentum != 0")
-    for arr, name in ((param, "param"), (grad, "grad"), (momentum_buffer, "momentum_buffer")):
-        if arr is None and name == "momentum_buffer":
-            continue
+def optim_args(where, param, grad, state, needed, **scalars):
+    """An optimizer step's arrays and hyper-parameters, checked before anything is written.
+
+    param, grad and every ``state`` array (``{name: array or None}``; ``needed`` names the ones
+    that may not be None) are same-shape, same-dtype, C-contiguous, the written ones writeable;
+    ``scalars`` are finite numbers >= 0.
+    """
+    for name, value in scalars.items():
+        check_real(value, name, where=where, low=0)
+    for name in needed:
+        if state[name] is None:
+            raise ValueError(f"{where}: {name}: required with these hyper-parameters, got None")
+    arrays = [(param, "param"), (grad, "grad")] + [(a, n) for n, a in state.items() if a is not None]
+    for arr, name in arrays:
         if not isinstance(arr, np.ndarray) or arr.dtype not in (np.float32, np.float64):
             raise TypeError(f"{where}: {name}: expected a float32/float64 ndarray")
         if arr.shape != param.shape or arr.dtype != param.dtype:
@@ -104,6 +115,26 @@ def sgd_update_args(param, grad, momentum_buffer, momentum=0.0, where="sgd_updat
                              f"{param.dtype}, got {arr.shape} {arr.dtype}")
         if not arr.flags.c_contiguous or (name != "grad" and not arr.flags.writeable):
             raise ValueError(f"{where}: {name}: expected a writeable C-contiguous array")
+
+
+def sgd_update_args(param, grad, momentum_buffer, momentum, lr, dampening, weight_decay):
+    optim_args("sgd_update", param, grad, {"momentum_buffer": momentum_buffer},
+               ("momentum_buffer",) if momentum != 0 else (), lr=lr, momentum=momentum,
+               dampening=dampening, weight_decay=weight_decay)
+
+
+def adagrad_update_args(param, grad, state_sum, lr, eps, weight_decay):
+    optim_args("adagrad_update", param, grad, {"state_sum": state_sum}, ("state_sum",), lr=lr, eps=eps,
+               weight_decay=weight_decay)
+
+
+def rmsprop_update_args(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+                        momentum):
+    optim_args("rmsprop_update", param, grad,
+               {"square_avg": square_avg, "grad_avg": grad_avg, "momentum_buffer": momentum_buffer},
+               ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ()), lr=lr, alpha=alpha,
+               eps=eps, weight_decay=weight_decay, momentum=momentum)
+    check_real(alpha, "alpha", where="rmsprop_update", high=1)
 
 
 def pair(value, name, where, minimum=1):
@@ -170,8 +201,10 @@ def shape4(x_shape, where, name="x_shape"):
     return shape
 
 
-def conv2d_forward_args(x, w, b, stride, pad):
+def conv2d_forward_args(x, w, b, stride, pad, relu):
+    """Validate every argument of conv2d_forward; return ``(x, w, b, sh, sw, ph, pw, oh, ow, relu)``."""
     where = "conv2d_forward"
+    relu = flag(relu, "relu", where)
     x = images(x, where)
     w = check_array(w, "w", ndim=4, dtype=x.dtype, where=where)
     oc, wc, kh, kw = w.shape
@@ -187,7 +220,7 @@ def conv2d_forward_args(x, w, b, stride, pad):
         if b.shape[0] != oc:
             raise ValueError(f"{where}: b: expected shape ({oc},) (one per output channel), got {b.shape}")
     geo = conv_geometry(x.shape, kh, kw, stride, pad, where)
-    return (x, w, b, *geo[2:])
+    return (x, w, b, *geo[2:], relu)
 
 
 def conv2d_backward_args(dy, cache, where="conv2d_backward"):
@@ -247,9 +280,16 @@ class ConvCache:
         self.stride, self.pad, self.out_hw, self.cols = stride, pad, out_hw, cols
 
 
-def unary_backward_args(dy, saved, where, names=("y",)):
-    """dy and the arrays saved by the forward pass: same shape and dtype."""
-    dy = check_array(dy, "dy", where=where)
+def unary_args(x, where, **params):
+    """An activation's input and its finite scalar parameters (``alpha=...``); returns x."""
+    for name, value in params.items():
+        check_real(value, name, where=where)
+    return check_array(x, "x", where=where)
+
+
+def unary_backward_args(dy, saved, where, names=("y",), **params):
+    """dy and the arrays saved by the forward pass: same shape and dtype (+ finite scalars)."""
+    dy = unary_args(dy, where, **params)
     out = [dy]
     for arr, name in zip(saved, names, strict=True):
         arr = check_array(arr, name, dtype=dy.dtype, where=where)
@@ -288,9 +328,12 @@ def batchnorm_backward_args(dy, xhat, invstd, gamma, where="batchnorm_backward")
     return dy.reshape(dy.shape[0], c, -1), xhat.reshape(dy.shape[0], c, -1), out[0], out[1]
 
 
-def adam_update_args(param, grad, exp_avg, exp_avg_sq, step, where="adam_update"):
+def adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step):
     """All four arrays same shape and dtype, C-contiguous; step a positive int."""
-    sgd_update_args(param, grad, exp_avg, 1.0, where)
-    sgd_update_args(param, grad, exp_avg_sq, 1.0, where)
+    where = "adam_update"
+    optim_args(where, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, ("exp_avg", "exp_avg_sq"),
+               lr=lr, eps=eps, weight_decay=weight_decay)
+    check_real(beta1, "beta1", where=where, low=0, high=1, high_open=True)
+    check_real(beta2, "beta2", where=where, low=0, high=1, high_open=True)
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 1:
         raise ValueError(f"{where}: step: expected a positive int (1-based), got {step!r}")

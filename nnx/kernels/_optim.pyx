@@ -107,3 +107,93 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
             _adam_block(&p[start], &g[start], &m[start], &v[start], min(BLOCK, n - start),
                         <floating>lr, <floating>b1, <floating>b2, <floating>eps, <floating>wd,
                         step_size, inv_sqrt_bc2, decoupled)
+
+
+cdef inline void _adagrad_block(floating* p, const floating* g, floating* s, Py_ssize_t n,
+                                floating lr, floating eps, floating wd) noexcept nogil:
+    # torch.optim.Adagrad's statements; one loop per weight-decay case, as SGD, so each vectorises.
+    cdef Py_ssize_t i
+    cdef floating d, si
+    if wd == 0:
+        for i in range(n):
+            d = g[i]
+            si = s[i] + d * d
+            s[i] = si
+            p[i] = p[i] - lr * (d / (_sqrt(si) + eps))
+    else:
+        for i in range(n):
+            d = g[i] + wd * p[i]
+            si = s[i] + d * d
+            s[i] = si
+            p[i] = p[i] - lr * (d / (_sqrt(si) + eps))
+
+
+def adagrad_update(floating[::1] p, const floating[::1] g, floating[::1] s, double lr, double eps,
+                   double wd, int n_threads):
+    """One Adagrad step (``lr`` already decayed for this step) on flat arrays, in place."""
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, start
+    if n == 0:
+        return
+    with nogil:
+        for blk in prange(nb, schedule='static', num_threads=n_threads):
+            start = blk * BLOCK
+            _adagrad_block(&p[start], &g[start], &s[start], min(BLOCK, n - start), <floating>lr,
+                           <floating>eps, <floating>wd)
+
+
+cdef inline floating _rms_denom(floating* v, floating* m, floating d, Py_ssize_t i, floating alpha,
+                                floating eps, bint centered) noexcept nogil:
+    # v, m := torch's square_avg and (centered) grad_avg updates; returns sqrt(v [- m^2]) + eps.
+    # Called with a literal `centered`, so each caller's loop has no data-independent branch.
+    cdef floating vi = v[i] * alpha + (1 - alpha) * d * d
+    cdef floating mi
+    v[i] = vi
+    if centered:
+        mi = m[i] + (d - m[i]) * (1 - alpha)
+        m[i] = mi
+        vi = vi - mi * mi
+    return _sqrt(vi) + eps
+
+
+cdef inline void _rmsprop_block(floating* p, const floating* g, floating* v, floating* m, floating* b,
+                                Py_ssize_t n, floating lr, floating alpha, floating eps, floating wd,
+                                floating mu, bint centered) noexcept nogil:
+    # torch.optim.RMSprop's statements; four loops (momentum x centered) so that none branches.
+    cdef Py_ssize_t i
+    cdef floating d, bi
+    if mu > 0 and centered:
+        for i in range(n):
+            d = g[i] + wd * p[i]
+            bi = b[i] * mu + d / _rms_denom(v, m, d, i, alpha, eps, True)
+            b[i] = bi
+            p[i] = p[i] - lr * bi
+    elif mu > 0:
+        for i in range(n):
+            d = g[i] + wd * p[i]
+            bi = b[i] * mu + d / _rms_denom(v, m, d, i, alpha, eps, False)
+            b[i] = bi
+            p[i] = p[i] - lr * bi
+    elif centered:
+        for i in range(n):
+            d = g[i] + wd * p[i]
+            p[i] = p[i] - lr * (d / _rms_denom(v, m, d, i, alpha, eps, True))
+    else:
+        for i in range(n):
+            d = g[i] + wd * p[i]
+            p[i] = p[i] - lr * (d / _rms_denom(v, m, d, i, alpha, eps, False))
+
+
+def rmsprop_update(floating[::1] p, const floating[::1] g, floating[::1] v, floating[::1] m,
+                   floating[::1] b, double lr, double alpha, double eps, double wd, double mu,
+                   bint centered, int n_threads):
+    """One RMSprop step on flat arrays, in place; ``m`` is read only when ``centered``, ``b``
+    only when ``mu > 0`` (otherwise the caller may pass any array of the right size)."""
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, start
+    if n == 0:
+        return
+    with nogil:
+        for blk in prange(nb, schedule='static', num_threads=n_threads):
+            start = blk * BLOCK
+            _rmsprop_block(&p[start], &g[start], &v[start], &m[start], &b[start], min(BLOCK, n - start),
+                           <floating>lr, <floating>alpha, <floating>eps, <floating>wd, <floating>mu,
+                           centered)

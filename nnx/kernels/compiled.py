@@ -11,6 +11,9 @@ import numpy as np
 from .._config import resolve_threads
 from . import _activations, _args, _conv, _gemm, _losses, _norm, _optim, _pool
 from . import vectorized as _vectorized
+from .contract import KERNELS
+
+__all__ = list(KERNELS)
 
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
 # than the work saves). Elementwise: elements; row-wise: N * C.
@@ -26,21 +29,6 @@ def _threads(n_threads, work, threshold):
 GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the blocked GEMM runs on one thread
 
 
-# The dispatch rule, from the measurements in bench/NOTES.md ("GEMM dispatch"): nnx's blocked
-# GEMM is within ~10% of OpenBLAS on one thread for every measured shape and ahead on the skinny
-# training shapes; on two threads it trails on small square products and leads on large ones.
-# What decides is the rest of the step: calling OpenBLAS wakes its thread pool, whose workers
-# then spin beside nnx's OpenMP kernels (training slowed ~2x), and its results depend on its
-# thread count. So the compiled tier never calls BLAS; the vectorized tier always does.
-GEMM_RULE = "every shape; NumPy BLAS only in the vectorized tier"
-
-
-def gemm_route(m, n, k):
-    """Which implementation the compiled tier's gemm uses for an (m x k) @ (k x n) product:
-    ``"nnx"`` (the blocked Cython GEMM of _gemm.pyx) or ``"blas"`` (NumPy's); see GEMM_RULE."""
-    return "nnx"
-
-
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
     """C := op(A) op(B) + beta C [+ bias] [then ReLU], by nnx's blocked GEMM (no BLAS call).
 
@@ -50,7 +38,7 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
-    if m == 0 or n == 0 or k == 0 or gemm_route(m, n, k) == "blas":
+    if m == 0 or n == 0 or k == 0:  # nothing to multiply: no packing
         return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
@@ -110,7 +98,7 @@ def softmax_cross_entropy(logits, labels, *, n_threads=None):
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                nesterov=False, first_step=False, *, n_threads=None):
     """One SGD step in place, one fused pass; see ``nnx.kernels.loops.sgd_update``."""
-    _args.sgd_update_args(param, grad, momentum_buffer, momentum)
+    _args.sgd_update_args(param, grad, momentum_buffer, momentum, lr, dampening, weight_decay)
     buf = momentum_buffer if momentum_buffer is not None else param  # not touched when mu == 0
     nt = _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS)
     _optim.sgd_update(param.reshape(-1), grad.reshape(-1), buf.reshape(-1), float(lr),
@@ -161,7 +149,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     """Convolution, per-sample im2col + tiled GEMM in nogil code; caches x (columns are
     recomputed in backward, which is cheaper than keeping them). The bias, and ReLU with
     ``relu=True``, are applied in the copy-out epilogue."""
-    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
     ckk = c * kh * kw
@@ -170,8 +158,6 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     bias = b if b is not None else np.zeros(oc, dtype=x.dtype)
     y = np.empty((n, oc, oh, ow), dtype=x.dtype)
     nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
-    if not isinstance(relu, bool | np.bool_):
-        raise TypeError(f"conv2d_forward: relu: expected a bool, got {relu!r}")
     if (sh, sw) == (1, 1):  # no im2col at all: shifted views of the padded sample (_conv.pyx)
         status = _conv.conv2d_forward_s1(x, wpad, bias, y, kh, kw, ph, pw, relu, nt)
     else:
@@ -250,11 +236,10 @@ def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
 
 
 # ---- smooth activations --------------------------------------------------------------------
-_SIGMOID, _TANH, _ELU, _LEAKY = 0, 1, 2, 3
+_U = _activations.Unary  # the kinds of _activations.pxd
 
 
-def _unary(x, kind, param, n_threads, where):
-    x = _args.check_array(x, "x", where=where)
+def _unary(x, kind, param, n_threads):
     y = np.empty_like(x)
     _activations.unary(x.reshape(-1), y.reshape(-1), kind, float(param),
                        _threads(n_threads, x.size, PARALLEL_MIN_ELEMENTS))
@@ -270,46 +255,47 @@ def _unary_backward(dy, x, y, kind, param, n_threads):
 
 def sigmoid_forward(x, *, n_threads=None):
     """y = 1 / (1 + exp(-x)), stable, vectorised float32 exp."""
-    return _unary(x, _SIGMOID, 0.0, n_threads, "sigmoid_forward")
+    return _unary(_args.unary_args(x, "sigmoid_forward"), _U.SIGMOID, 0.0, n_threads)
 
 
 def sigmoid_backward(dy, y, *, n_threads=None):
     """dx = dy * y * (1 - y)."""
     dy, y = _args.unary_backward_args(dy, (y,), "sigmoid_backward")
-    return _unary_backward(dy, y, y, _SIGMOID, 0.0, n_threads)
+    return _unary_backward(dy, y, y, _U.SIGMOID, 0.0, n_threads)
 
 
 def tanh_forward(x, *, n_threads=None):
     """y = tanh(x) (libm)."""
-    return _unary(x, _TANH, 0.0, n_threads, "tanh_forward")
+    return _unary(_args.unary_args(x, "tanh_forward"), _U.TANH, 0.0, n_threads)
 
 
 def tanh_backward(dy, y, *, n_threads=None):
     """dx = dy * (1 - y^2)."""
     dy, y = _args.unary_backward_args(dy, (y,), "tanh_backward")
-    return _unary_backward(dy, y, y, _TANH, 0.0, n_threads)
+    return _unary_backward(dy, y, y, _U.TANH, 0.0, n_threads)
 
 
 def elu_forward(x, alpha=1.0, *, n_threads=None):
     """y = x if x > 0 else alpha * expm1(x)."""
-    return _unary(x, _ELU, alpha, n_threads, "elu_forward")
+    return _unary(_args.unary_args(x, "elu_forward", alpha=alpha), _U.ELU, alpha, n_threads)
 
 
 def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
     """dx = dy if x > 0 else dy * (y + alpha)."""
-    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
-    return _unary_backward(dy, x, y, _ELU, alpha, n_threads)
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"), alpha=alpha)
+    return _unary_backward(dy, x, y, _U.ELU, alpha, n_threads)
 
 
 def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
     """y = x if x > 0 else negative_slope * x."""
-    return _unary(x, _LEAKY, negative_slope, n_threads, "leaky_relu_forward")
+    x = _args.unary_args(x, "leaky_relu_forward", negative_slope=negative_slope)
+    return _unary(x, _U.LEAKY_RELU, negative_slope, n_threads)
 
 
 def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
-    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
-    return _unary_backward(dy, x, x, _LEAKY, negative_slope, n_threads)
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",), negative_slope=negative_slope)
+    return _unary_backward(dy, x, x, _U.LEAKY_RELU, negative_slope, n_threads)
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
@@ -337,7 +323,25 @@ def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
 def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
                 decoupled=False, *, n_threads=None):
     """One Adam/AdamW step in place, one fused pass; see ``nnx.kernels.loops.adam_update``."""
-    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)
     flat = [a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq)]
     _optim.adam_update(*flat, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
                        int(step), bool(decoupled), _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS))
+
+
+def adagrad_update(param, grad, state_sum, lr, eps, weight_decay, *, n_threads=None):
+    """One Adagrad step in place, one fused pass; see ``nnx.kernels.loops.adagrad_update``."""
+    _args.adagrad_update_args(param, grad, state_sum, lr, eps, weight_decay)
+    _optim.adagrad_update(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), float(lr), float(eps),
+                          float(weight_decay), _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS))
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+                   momentum, *, n_threads=None):
+    """One RMSprop step in place, one fused pass; see ``nnx.kernels.loops.rmsprop_update``."""
+    _args.rmsprop_update_args(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                              weight_decay, momentum)
+    flat = [(a if a is not None else square_avg).reshape(-1)  # unused arrays are never touched
+            for a in (param, grad, square_avg, grad_avg, momentum_buffer if momentum > 0 else None)]
+    _optim.rmsprop_update(*flat, float(lr), float(alpha), float(eps), float(weight_decay), float(momentum),
+                          grad_avg is not None, _threads(n_threads, param.size, PARALLEL_MIN_ELEMENTS))

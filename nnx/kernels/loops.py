@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
-from .._validation import check_array
 from . import _args
+from .contract import KERNELS
+
+__all__ = list(KERNELS)
 
 
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
@@ -143,7 +145,7 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
     ``buf = momentum * buf + (1 - dampening) * d``, and ``d = d + momentum * buf`` (Nesterov)
     or ``d = buf``; then ``param -= lr * d``. ``momentum_buffer`` may be None without momentum.
     """
-    _args.sgd_update_args(param, grad, momentum_buffer, momentum)
+    _args.sgd_update_args(param, grad, momentum_buffer, momentum, lr, dampening, weight_decay)
     p, g = param.reshape(-1), grad.reshape(-1)
     b = momentum_buffer.reshape(-1) if momentum_buffer is not None else None
     t = param.dtype.type
@@ -211,7 +213,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     y : ndarray (N, OC, OH, OW)
     cache : what conv2d_backward of the same tier needs
     """
-    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
     n, c, h, wd = x.shape
     oc, _, kh, kw = w.shape
     y = np.zeros((n, oc, oh, ow), dtype=x.dtype)
@@ -344,7 +346,7 @@ def _map(f, *arrays):
 
 def sigmoid_forward(x, *, n_threads=None):
     """y = 1 / (1 + exp(-x)), computed stably from exp(-|x|)."""
-    x = check_array(x, "x", where="sigmoid_forward")
+    x = _args.unary_args(x, "sigmoid_forward")
 
     def f(v):
         e = math.exp(-abs(v)) if not math.isnan(v) else math.nan
@@ -360,7 +362,7 @@ def sigmoid_backward(dy, y, *, n_threads=None):
 
 def tanh_forward(x, *, n_threads=None):
     """y = tanh(x)."""
-    return _map(math.tanh, check_array(x, "x", where="tanh_forward"))
+    return _map(math.tanh, _args.unary_args(x, "tanh_forward"))
 
 
 def tanh_backward(dy, y, *, n_threads=None):
@@ -371,25 +373,25 @@ def tanh_backward(dy, y, *, n_threads=None):
 
 def elu_forward(x, alpha=1.0, *, n_threads=None):
     """y = x if x > 0 else alpha * (exp(x) - 1) (expm1: accurate near 0)."""
-    x = check_array(x, "x", where="elu_forward")
+    x = _args.unary_args(x, "elu_forward", alpha=alpha)
     return _map(lambda v: v if v > 0 else alpha * math.expm1(v), x)
 
 
 def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
     """dx = dy if x > 0 else dy * (y + alpha)."""
-    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"), alpha=alpha)
     return _map(lambda g, v, o: g if v > 0 else g * (o + alpha), dy, x, y)
 
 
 def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
     """y = x if x > 0 else negative_slope * x."""
-    x = check_array(x, "x", where="leaky_relu_forward")
+    x = _args.unary_args(x, "leaky_relu_forward", negative_slope=negative_slope)
     return _map(lambda v: v if v > 0 else v * negative_slope, x)
 
 
 def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
-    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",), negative_slope=negative_slope)
     return _map(lambda g, v: g if v > 0 else g * negative_slope, dy, x)
 
 
@@ -448,7 +450,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_
         m = m + (g - m) * (1 - beta1);  v = v * beta2 + (1 - beta2) * g^2
         p = p - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
     """
-    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)
     t = param.dtype.type
     step_size = t(lr / (1 - beta1 ** step))
     inv_sqrt_bc2 = t(1 / math.sqrt(1 - beta2 ** step))
@@ -464,3 +466,50 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_
         m[i] = m[i] + (d - m[i]) * (t(1) - b1)
         v[i] = v[i] * b2 + (t(1) - b2) * d * d
         p[i] = pi - step_size * (m[i] / (t(math.sqrt(v[i])) * inv_sqrt_bc2 + eps))
+
+
+def adagrad_update(param, grad, state_sum, lr, eps, weight_decay, *, n_threads=None):
+    """One torch Adagrad step, **in place** on the parameter and ``state_sum``; ``lr`` is this
+    step's (already divided by ``1 + (step - 1) * lr_decay``). Per element, in torch's order::
+
+        g = g + wd * p;  s = s + g * g;  p = p - lr * (g / (sqrt(s) + eps))
+    """
+    _args.adagrad_update_args(param, grad, state_sum, lr, eps, weight_decay)
+    t = param.dtype.type
+    p, g, s = (a.reshape(-1) for a in (param, grad, state_sum))
+    lr, eps, wd = t(lr), t(eps), t(weight_decay)
+    for i in range(p.size):
+        d = g[i] + wd * p[i] if wd != 0 else g[i]
+        s[i] = s[i] + d * d
+        p[i] = p[i] - lr * (d / (t(math.sqrt(s[i])) + eps))
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+                   momentum, *, n_threads=None):
+    """One torch RMSprop step, **in place**; ``grad_avg`` is given (centered) or None, and
+    ``momentum_buffer`` is needed when ``momentum > 0``. Per element, in torch's order::
+
+        g = g + wd * p;  v = v * alpha + (1 - alpha) * g * g
+        a = sqrt(v - m * m) + eps, m = m + (g - m) * (1 - alpha)   (centered)  |  a = sqrt(v) + eps
+        b = b * momentum + g / a;  p = p - lr * b   (momentum > 0)  |  p = p - lr * (g / a)
+    """
+    _args.rmsprop_update_args(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                              weight_decay, momentum)
+    t = param.dtype.type
+    p, g, v = (a.reshape(-1) for a in (param, grad, square_avg))
+    m = grad_avg.reshape(-1) if grad_avg is not None else None
+    b = momentum_buffer.reshape(-1) if momentum > 0 else None
+    lr, alpha, eps, wd, mu = t(lr), t(alpha), t(eps), t(weight_decay), t(momentum)
+    for i in range(p.size):
+        d = g[i] + wd * p[i] if wd != 0 else g[i]
+        v[i] = v[i] * alpha + (t(1) - alpha) * d * d
+        if m is not None:
+            m[i] = m[i] + (d - m[i]) * (t(1) - alpha)
+            a = t(math.sqrt(v[i] - m[i] * m[i])) + eps
+        else:
+            a = t(math.sqrt(v[i])) + eps
+        if b is not None:
+            b[i] = b[i] * mu + d / a
+            p[i] = p[i] - lr * b[i]
+        else:
+            p[i] = p[i] - lr * (d / a)

@@ -6,6 +6,9 @@ Same names and signatures as ``loops`` and ``compiled``; ``n_threads`` is accept
 import numpy as np
 
 from . import _args
+from .contract import KERNELS
+
+__all__ = list(KERNELS)
 
 
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
@@ -84,7 +87,7 @@ def softmax_cross_entropy(logits, labels, *, n_threads=None):
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                nesterov=False, first_step=False, *, n_threads=None):
     """One SGD step in place, as NumPy statements; see ``nnx.kernels.loops.sgd_update``."""
-    _args.sgd_update_args(param, grad, momentum_buffer, momentum)
+    _args.sgd_update_args(param, grad, momentum_buffer, momentum, lr, dampening, weight_decay)
     t = param.dtype.type
     d = grad + t(weight_decay) * param if weight_decay != 0 else grad
     if momentum != 0:
@@ -138,7 +141,7 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
 def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns.
     ``relu=True`` applies ReLU to the result (see ``loops.conv2d_forward``)."""
-    x, w, b, sh, sw, ph, pw, oh, ow = _args.conv2d_forward_args(x, w, b, stride, pad)
+    x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
     cols = im2col(x, kh, kw, (sh, sw), (ph, pw))
@@ -214,7 +217,7 @@ def avgpool2d_backward(dy, x_shape, k, stride=None, *, n_threads=None):
 # ---- smooth activations --------------------------------------------------------------------
 def sigmoid_forward(x, *, n_threads=None):
     """y = 1 / (1 + exp(-x)), stable: both branches from exp(-|x|)."""
-    x = _args.check_array(x, "x", where="sigmoid_forward")
+    x = _args.unary_args(x, "sigmoid_forward")
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
@@ -227,7 +230,7 @@ def sigmoid_backward(dy, y, *, n_threads=None):
 
 def tanh_forward(x, *, n_threads=None):
     """y = tanh(x)."""
-    return np.tanh(_args.check_array(x, "x", where="tanh_forward"))
+    return np.tanh(_args.unary_args(x, "tanh_forward"))
 
 
 def tanh_backward(dy, y, *, n_threads=None):
@@ -238,25 +241,25 @@ def tanh_backward(dy, y, *, n_threads=None):
 
 def elu_forward(x, alpha=1.0, *, n_threads=None):
     """y = x if x > 0 else alpha * expm1(x)."""
-    x = _args.check_array(x, "x", where="elu_forward")
+    x = _args.unary_args(x, "elu_forward", alpha=alpha)
     return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
 
 def elu_backward(dy, x, y, alpha=1.0, *, n_threads=None):
     """dx = dy if x > 0 else dy * (y + alpha)."""
-    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"))
+    dy, x, y = _args.unary_backward_args(dy, (x, y), "elu_backward", ("x", "y"), alpha=alpha)
     return np.where(x > 0, dy, dy * (y + dy.dtype.type(alpha)))
 
 
 def leaky_relu_forward(x, negative_slope=0.01, *, n_threads=None):
     """y = x if x > 0 else negative_slope * x."""
-    x = _args.check_array(x, "x", where="leaky_relu_forward")
+    x = _args.unary_args(x, "leaky_relu_forward", negative_slope=negative_slope)
     return np.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
 def leaky_relu_backward(dy, x, negative_slope=0.01, *, n_threads=None):
     """dx = dy if x > 0 else negative_slope * dy."""
-    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",))
+    dy, x = _args.unary_backward_args(dy, (x,), "leaky_relu_backward", ("x",), negative_slope=negative_slope)
     return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
 
 
@@ -285,7 +288,7 @@ def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
 def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
                 decoupled=False, *, n_threads=None):
     """One Adam/AdamW step in place, as NumPy statements; see ``nnx.kernels.loops.adam_update``."""
-    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, step)
+    _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)
     t = param.dtype.type
     g = grad
     if weight_decay != 0:
@@ -298,3 +301,34 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_
     exp_avg_sq += t(1 - beta2) * g * g
     denom = np.sqrt(exp_avg_sq) * t(1 / np.sqrt(1 - beta2 ** step)) + t(eps)
     param -= t(lr / (1 - beta1 ** step)) * (exp_avg / denom)
+
+
+def adagrad_update(param, grad, state_sum, lr, eps, weight_decay, *, n_threads=None):
+    """One Adagrad step in place, as NumPy statements; see ``nnx.kernels.loops.adagrad_update``."""
+    _args.adagrad_update_args(param, grad, state_sum, lr, eps, weight_decay)
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param if weight_decay != 0 else grad
+    state_sum += g * g
+    param -= t(lr) * (g / (np.sqrt(state_sum) + t(eps)))
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+                   momentum, *, n_threads=None):
+    """One RMSprop step in place, as NumPy statements; see ``nnx.kernels.loops.rmsprop_update``."""
+    _args.rmsprop_update_args(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                              weight_decay, momentum)
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param if weight_decay != 0 else grad
+    square_avg *= t(alpha)
+    square_avg += t(1 - alpha) * g * g
+    if grad_avg is not None:
+        grad_avg += (g - grad_avg) * t(1 - alpha)  # torch: grad_avg.lerp_(grad, 1 - alpha)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + t(eps)
+    else:
+        avg = np.sqrt(square_avg) + t(eps)
+    if momentum > 0:
+        momentum_buffer *= t(momentum)
+        momentum_buffer += g / avg
+        param -= t(lr) * momentum_buffer
+    else:
+        param -= t(lr) * (g / avg)

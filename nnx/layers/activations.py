@@ -1,5 +1,5 @@
 """Activation layers. Each keeps, in training mode, only what its backward needs."""
-from .. import _config
+from .. import kernels
 from .._validation import check_real
 from ..module import Module
 
@@ -12,13 +12,13 @@ class ReLU(Module):
         self._mask = None
 
     def forward(self, x):
-        y, mask = _config.kernels().relu_forward(x)
+        y, mask = kernels.current().relu_forward(x)
         self._mask = mask if self.training else None
         return y
 
     def backward(self, grad_out):
         mask = self._need_cache(self._mask)
-        return _config.kernels().relu_backward(grad_out, mask)
+        return kernels.current().relu_backward(grad_out, mask)
 
     def forward_rectified(self, y):
         """Take ``y`` that a fused kernel already rectified (``Linear``/``Conv2d.forward(x, relu=True)``):
@@ -35,12 +35,12 @@ class Sigmoid(Module):
         self._y = None
 
     def forward(self, x):
-        y = _config.kernels().sigmoid_forward(x)
+        y = kernels.current().sigmoid_forward(x)
         self._y = y if self.training else None
         return y
 
     def backward(self, grad_out):
-        return _config.kernels().sigmoid_backward(grad_out, self._need_cache(self._y))
+        return kernels.current().sigmoid_backward(grad_out, self._need_cache(self._y))
 
 
 class Tanh(Module):
@@ -51,12 +51,12 @@ class Tanh(Module):
         self._y = None
 
     def forward(self, x):
-        y = _config.kernels().tanh_forward(x)
+        y = kernels.current().tanh_forward(x)
         self._y = y if self.training else None
         return y
 
     def backward(self, grad_out):
-        return _config.kernels().tanh_backward(grad_out, self._need_cache(self._y))
+        return kernels.current().tanh_backward(grad_out, self._need_cache(self._y))
 
 
 class LeakyReLU(Module):
@@ -68,13 +68,13 @@ class LeakyReLU(Module):
         self._x = None
 
     def forward(self, x):
-        k = _config.kernels()
+        k = kernels.current()
         y = k.leaky_relu_forward(x, self.negative_slope)
         self._x = x if self.training else None
         return y
 
     def backward(self, grad_out):
-        return _config.kernels().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
+        return kernels.current().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
 
     def get_config(self):
         return {"negative_slope": self.negative_slope}
@@ -92,13 +92,13 @@ class ELU(Module):
         self._cache = None
 
     def forward(self, x):
-        y = _config.kernels().elu_forward(x, self.alpha)
+        y = kernels.current().elu_forward(x, self.alpha)
         self._cache = (x, y) if self.training else None
         return y
 
     def backward(self, grad_out):
         x, y = self._need_cache(self._cache)
-        return _config.kernels().elu_backward(grad_out, x, y, self.alpha)
+        return kernels.current().elu_backward(grad_out, x, y, self.alpha)
 
     def get_config(self):
         return {"alpha": self.alpha}

@@ -1,7 +1,7 @@
 """2-D convolution layer."""
 import numpy as np
 
-from .. import _config, init
+from .. import init, kernels
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..kernels._args import pair
 from ..module import Module, Parameter
@@ -59,7 +59,7 @@ class Conv2d(Module):
                 f"Conv2d.forward: expected 4-D input (N, C, H, W) with C={self.in_channels}, "
                 f"got shape {x.shape}"
             )
-        y, cache = _config.kernels().conv2d_forward(
+        y, cache = kernels.current().conv2d_forward(
             x, self.weight.data, None if self.bias is None else self.bias.data,
             self.stride, self.padding, relu=relu)
         self._cache = cache if self.training else None
@@ -74,7 +74,7 @@ class Conv2d(Module):
     def _backward(self, grad_out, input_grad):
         cache = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Conv2d.backward")
-        dx, dw, db = _config.kernels().conv2d_backward(dy, cache, input_grad=input_grad)
+        dx, dw, db = kernels.current().conv2d_backward(dy, cache, input_grad=input_grad)
         _accumulate(self.weight, dw)
         if self.bias is not None:
             _accumulate(self.bias, db)

@@ -1,7 +1,7 @@
 """Fully connected layer."""
 import numpy as np
 
-from .. import _config, init
+from .. import init, kernels
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..module import Module, Parameter
 
@@ -48,14 +48,14 @@ class Linear(Module):
             )
         x2 = x.reshape(-1, self.in_features)
         bias = self.bias.data if self.bias is not None else None
-        y = _config.kernels().gemm(x2, self.weight.data, trans_b=True, bias=bias, relu=relu)
+        y = kernels.current().gemm(x2, self.weight.data, trans_b=True, bias=bias, relu=relu)
         self._x = x2 if self.training else None
         self._in_shape = x.shape
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, grad_out):
         dy2 = self._accumulate(grad_out)
-        return _config.kernels().gemm(dy2, self.weight.data).reshape(self._in_shape)
+        return kernels.current().gemm(dy2, self.weight.data).reshape(self._in_shape)
 
     def backward_params(self, grad_out):
         self._accumulate(grad_out)
@@ -69,7 +69,7 @@ class Linear(Module):
             raise ValueError(f"Linear.backward: expected grad_out of shape {expect}, got {dy.shape}")
         dy2 = dy.reshape(-1, self.out_features)
         gw, beta = self.weight.grad_for_accumulate()
-        _config.kernels().gemm(dy2, x2, trans_a=True, out=gw, beta=beta)
+        kernels.current().gemm(dy2, x2, trans_a=True, out=gw, beta=beta)
         if self.bias is not None:
             gb, beta = self.bias.grad_for_accumulate()
             if beta == 0.0:

@@ -1,7 +1,7 @@
 """Maxout (Goodfellow et al., 2013): the maximum of ``pieces`` affine maps per output."""
 import numpy as np
 
-from .. import _config, init
+from .. import init, kernels
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..module import Module, Parameter
 
@@ -34,7 +34,7 @@ class Maxout(Module):
         x = check_array(x, "x", ndim=2, dtype=self.dtype, where="Maxout.forward")
         if x.shape[1] != self.in_features:
             raise ValueError(f"Maxout.forward: expected input (N, {self.in_features}), got shape {x.shape}")
-        z = _config.kernels().gemm(x, self.weight.data, trans_b=True) + self.bias.data
+        z = kernels.current().gemm(x, self.weight.data, trans_b=True) + self.bias.data
         z = z.reshape(x.shape[0], self.out_features, self.pieces)
         k = z.argmax(axis=2)
         y = np.take_along_axis(z, k[..., None], axis=2)[..., 0]
@@ -50,7 +50,7 @@ class Maxout(Module):
         dz = np.zeros((x.shape[0], self.out_features, self.pieces), self.dtype)
         np.put_along_axis(dz, k[..., None], dy[..., None], axis=2)
         dz = dz.reshape(x.shape[0], -1)
-        kern = _config.kernels()
+        kern = kernels.current()
         kern.gemm(dz, x, trans_a=True, out=self.weight.grad, beta=1.0)
         self.bias.grad += dz.sum(axis=0)
         return kern.gemm(dz, self.weight.data)

@@ -2,7 +2,7 @@
 ``batchnorm_forward`` / ``batchnorm_backward`` kernels of the current tier."""
 import numpy as np
 
-from .. import _config
+from .. import kernels
 from .._validation import check_array, check_dtype, check_positive_int, check_real
 from ..module import Module, Parameter
 
@@ -58,7 +58,7 @@ class _BatchNorm(Module):
         if n < 2:
             raise ValueError(f"{name}.forward: expected more than 1 value per channel in "
                              f"training mode, got input shape {x.shape}")
-        y, xhat, mean, var, inv = _config.kernels().batchnorm_forward(x, gamma, beta, self.eps)
+        y, xhat, mean, var, inv = kernels.current().batchnorm_forward(x, gamma, beta, self.eps)
         m = self.dtype.type(self.momentum)
         self.running_mean *= 1 - m
         self.running_mean += m * mean.astype(self.dtype)
@@ -80,7 +80,7 @@ class _BatchNorm(Module):
             dgamma, dbeta = (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
             dx = dy * (gamma * inv).reshape(shape)
         else:
-            dx, dgamma, dbeta = _config.kernels().batchnorm_backward(dy, xhat, inv, gamma)
+            dx, dgamma, dbeta = kernels.current().batchnorm_backward(dy, xhat, inv, gamma)
         if self.weight is not None:
             self.weight.grad += dgamma
             self.bias.grad += dbeta

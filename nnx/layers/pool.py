@@ -1,5 +1,5 @@
 """Max and average pooling layers (no padding, floor mode, as torch's defaults)."""
-from .. import _config
+from .. import kernels
 from ..kernels._args import pair
 from ..module import Module
 
@@ -30,13 +30,13 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self._check(x)
-        y, argmax = _config.kernels().maxpool2d_forward(x, self.kernel_size, self.stride)
+        y, argmax = kernels.current().maxpool2d_forward(x, self.kernel_size, self.stride)
         self._cache = (argmax, x.shape) if self.training else None
         return y
 
     def backward(self, grad_out):
         argmax, shape = self._need_cache(self._cache)
-        return _config.kernels().maxpool2d_backward(grad_out, argmax, shape)
+        return kernels.current().maxpool2d_backward(grad_out, argmax, shape)
 
 
 class AvgPool2d(_Pool2d):
@@ -44,10 +44,10 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         self._check(x)
-        y = _config.kernels().avgpool2d_forward(x, self.kernel_size, self.stride)
+        y = kernels.current().avgpool2d_forward(x, self.kernel_size, self.stride)
         self._cache = x.shape if self.training else None
         return y
 
     def backward(self, grad_out):
         shape = self._need_cache(self._cache)
-        return _config.kernels().avgpool2d_backward(grad_out, shape, self.kernel_size, self.stride)
+        return kernels.current().avgpool2d_backward(grad_out, shape, self.kernel_size, self.stride)

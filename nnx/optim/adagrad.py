@@ -1,6 +1,7 @@
 """Adagrad (torch's update rule and defaults)."""
 import numpy as np
 
+from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
 
@@ -31,17 +32,14 @@ class Adagrad(Optimizer):
             check_real(group[key], key, "Adagrad", low=0)
 
     def step(self):
-        """Update every parameter in place from its ``.grad``."""
+        """Update every parameter in place from its ``.grad`` (one fused kernel call each)."""
+        k = kernels.current()
         for group in self.param_groups:
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
             for p in group["params"]:
-                t = p.dtype.type
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
                     state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
                 state["step"] += 1
-                g = p.grad + t(wd) * p.data if wd != 0 else p.grad
-                state["sum"] += g * g
-                clr = lr / (1 + (state["step"] - 1) * group["lr_decay"])
-                p.data -= t(clr) * g / (np.sqrt(state["sum"]) + t(eps))
+                clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+                k.adagrad_update(p.data, p.grad, state["sum"], clr, group["eps"], group["weight_decay"])

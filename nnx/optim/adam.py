@@ -1,7 +1,7 @@
 """Adam and AdamW (torch's update rules and defaults)."""
 import numpy as np
 
-from .. import _config
+from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
 
@@ -42,7 +42,7 @@ class Adam(Optimizer):
 
     def step(self):
         """Update every parameter in place from its ``.grad`` (one fused kernel call each)."""
-        k = _config.kernels()
+        k = kernels.current()
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:

@@ -1,6 +1,7 @@
 """RMSprop (torch's update rule and defaults)."""
 import numpy as np
 
+from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
 
@@ -39,12 +40,11 @@ class RMSprop(Optimizer):
             raise TypeError(f"RMSprop: centered: expected a bool, got {group['centered']!r}")
 
     def step(self):
-        """Update every parameter in place from its ``.grad``."""
+        """Update every parameter in place from its ``.grad`` (one fused kernel call each)."""
+        k = kernels.current()
         for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            mu, wd = group["momentum"], group["weight_decay"]
+            mu = group["momentum"]
             for p in group["params"]:
-                t = p.dtype.type
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
@@ -54,20 +54,6 @@ class RMSprop(Optimizer):
                     if group["centered"]:
                         state["grad_avg"] = np.zeros_like(p.data)
                 state["step"] += 1
-                g = p.grad + t(wd) * p.data if wd != 0 else p.grad
-                sq = state["square_avg"]
-                sq *= t(alpha)
-                sq += t(1 - alpha) * g * g
-                if group["centered"]:
-                    ga = state["grad_avg"]
-                    ga += (g - ga) * t(1 - alpha)  # torch: grad_avg.lerp_(grad, 1 - alpha)
-                    avg = np.sqrt(sq - ga * ga) + t(eps)
-                else:
-                    avg = np.sqrt(sq) + t(eps)
-                if mu > 0:
-                    buf = state["momentum_buffer"]
-                    buf *= t(mu)
-                    buf += g / avg
-                    p.data -= t(lr) * buf
-                else:
-                    p.data -= t(lr) * g / avg
+                k.rmsprop_update(p.data, p.grad, state["square_avg"], state.get("grad_avg"),
+                                 state.get("momentum_buffer"), group["lr"], group["alpha"], group["eps"],
+                                 group["weight_decay"], mu)

@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov and weight decay (torch's update rule)."""
 import numpy as np
 
-from .. import _config
+from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
 
@@ -45,7 +45,7 @@ class SGD(Optimizer):
 
     def step(self):
         """Update every parameter in place from its ``.grad`` (one fused kernel call each)."""
-        k = _config.kernels()
+        k = kernels.current()
         for group in self.param_groups:
             mu = group["momentum"]
             for p in group["params"]:
