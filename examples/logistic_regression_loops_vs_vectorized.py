@@ -52,7 +52,7 @@ def with_nnx(X, y, w, b, lr, epochs):
     for _ in range(epochs):
         opt.zero_grad()
         crit(model(X), y[:, None])
-        model.backward_params(crit.backward())  # no gradient w.r.t. the data needed
+        model.backward(crit.backward(), input_grad=False)  # no gradient w.r.t. the data needed
         opt.step()
     return model.weight.data[0].copy(), float(model.bias.data[0])
 

@@ -6,7 +6,7 @@ receives the sum of their gradients.
 """
 import numpy as np
 
-from .module import Module
+from .module import Module, call_backward
 
 
 class Node:
@@ -41,8 +41,10 @@ class Add(Module):
             out += x
         return out
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
         n = self._need_cache(self._n)
+        if not input_grad:
+            return None
         return tuple(np.array(grad_out, copy=True) for _ in range(n))
 
 
@@ -146,6 +148,16 @@ class Graph(Module):
         object.__setattr__(self, "_order", order)
         return order
 
+    def nodes(self):
+        """``[(name, module, parent_names)]`` in the order forward runs them."""
+        return [(n, self._modules[n], list(self._parents[n])) for n in self.order()]
+
+    def input_names(self):
+        return list(self._inputs)
+
+    def output_name(self):
+        return self._out
+
     def forward(self, *inputs):
         order = self.order()
         if len(inputs) != len(self._inputs):
@@ -156,21 +168,25 @@ class Graph(Module):
             values[n] = self._modules[n].forward(*(values[p] for p in self._parents[n]))
         return values[self._out]
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        """Reverse sweep; returns the inputs' gradients (a tuple for several inputs), or ``None``
+        with ``input_grad=False`` (nodes fed only by inputs then skip their input gradient)."""
         order = self.order()
         grads = {self._out: grad_out}
         for n in reversed(order):
             if n not in grads:
                 continue  # does not reach the output
-            g = self._modules[n].backward(grads.pop(n))
             ps = self._parents[n]
+            g = call_backward(self._modules[n], grads.pop(n), input_grad or any(p in self._parents for p in ps))
+            if g is None and not input_grad:
+                continue
             gs = g if len(ps) > 1 else (g,)
             if len(gs) != len(ps):
                 raise ValueError(f"Graph.backward: node {n!r} returned {len(gs)} gradients for "
                                  f"{len(ps)} parents")
             for p, gp in zip(ps, gs, strict=True):
                 grads[p] = gp if p not in grads else grads[p] + gp  # fan-out: sum, never in place
-        outs = []
-        for name in self._inputs:
-            outs.append(grads.get(name))
+        if not input_grad:
+            return None
+        outs = [grads.get(name) for name in self._inputs]
         return tuple(outs) if len(outs) > 1 else outs[0]

@@ -38,7 +38,8 @@ class Parameter:
     grad : ndarray
         Same shape and dtype as ``data``; zeros until a backward pass adds into it.
 
-    ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward pass
+    Gradients are added through ``accumulate``, the one way layers and penalties contribute.
+    ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next ``accumulate``
     *writes* its contribution instead of reading zeros and adding (a whole pass over memory
     saved per step); reading ``.grad`` in between gives real zeros.
     """
@@ -71,16 +72,22 @@ class Parameter:
         self._grad = np.ascontiguousarray(value)
         self._grad_is_zero = False
 
-    def grad_for_accumulate(self):
-        """Return ``(grad, beta)`` for a kernel that computes ``grad := contribution + beta*grad``.
+    def accumulate(self, contribution):
+        """``grad += contribution``.
 
-        ``beta`` is 0 right after ``zero_grad`` (the caller must overwrite every element),
-        1 otherwise. Used by layers so that accumulation costs nothing on the first backward.
+        ``contribution`` is an array (broadcastable to the parameter), or a callable
+        ``write(grad, beta)`` that computes ``grad := c + beta * grad`` in place itself (a kernel
+        with ``out=`` and ``beta=``, e.g. the weight-gradient GEMM, so no temporary is made).
+        Right after ``zero_grad`` beta is 0 and the contribution is written, not added.
         """
-        if self._grad_is_zero:
-            self._grad_is_zero = False
-            return self._grad, 0.0
-        return self._grad, 1.0
+        beta = 0.0 if self._grad_is_zero else 1.0
+        self._grad_is_zero = False
+        if callable(contribution):
+            contribution(self._grad, beta)
+        elif beta == 0.0:
+            np.copyto(self._grad, contribution)
+        else:
+            self._grad += contribution
 
     @property
     def shape(self):
@@ -105,7 +112,11 @@ class Parameter:
 class Module:
     """Base class of every layer and model.
 
-    Subclasses implement ``forward(*inputs)`` and ``backward(grad_out)``.
+    Subclasses implement ``forward(*inputs)`` and ``backward(grad_out, *, input_grad=True)``:
+    backward adds parameter gradients with ``Parameter.accumulate`` and returns the gradient
+    w.r.t. the input, or ``None`` with ``input_grad=False`` (the input is the data: its
+    gradient is not wanted, and e.g. the first Linear skips its largest GEMM). A layer may
+    also offer to ``fuse`` with the module after it (see ``Sequential``).
     """
 
     def __init__(self):
@@ -148,16 +159,17 @@ class Module:
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
-    def backward_params(self, grad_out):
-        """Accumulate parameter gradients only; the input gradient is not needed.
+    def fuse(self, next_module):
+        """A callable running this module and ``next_module`` as one step, or ``None``.
 
-        A container calls this on the module that consumes the raw data (whose gradient nobody
-        wants), so e.g. the first Linear skips its largest GEMM. The default runs ``backward``.
+        ``Sequential`` asks each module about the one after it; a layer that can do the next
+        one's work in its own pass (Linear or Conv2d + ReLU) returns the fused forward, which
+        must leave both modules' caches as two separate forwards would. Default: no fusion.
         """
-        self.backward(grad_out)
+        return None
 
     def __call__(self, *inputs):
         return self.forward(*inputs)
@@ -184,6 +196,9 @@ class Module:
 
     def children(self):
         yield from self._modules.values()
+
+    def named_children(self):
+        yield from self._modules.items()
 
     def named_parameters(self, prefix=""):
         """Yield ``(dotted_name, Parameter)``; a parameter shared by two modules appears once."""
@@ -348,42 +363,33 @@ class Sequential(Module):
                 )
             setattr(self, str(i), m)
 
-    #: Run ``Linear`` or ``Conv2d`` followed by ``ReLU`` with a fused bias+ReLU epilogue (the
-    #: modules, their parameters, caches and backward passes stay exactly as they are).
-    fuse_linear_relu = True
+    #: Ask every module to ``fuse`` with the next one (the modules, their parameters, caches
+    #: and backward passes stay as they are; only the forward runs in fewer passes).
+    fusion = True
+
+    def steps(self):
+        """The forward plan: ``[(run, modules)]``, one module per step, or two that ``fuse``."""
+        mods = list(self._modules.values())
+        plan, i = [], 0
+        while i < len(mods):
+            fused = mods[i].fuse(mods[i + 1]) if self.fusion and i + 1 < len(mods) else None
+            n = 1 if fused is None else 2
+            plan.append((fused or mods[i].forward, mods[i:i + n]))
+            i += n
+        return plan
 
     def forward(self, x):
-        from .layers import Conv2d, Linear, ReLU
-        mods = list(self._modules.values())
-        i = 0
-        while i < len(mods):
-            m = mods[i]
-            nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if self.fuse_linear_relu and type(m) in (Linear, Conv2d) and type(nxt) is ReLU:
-                x = nxt.forward_rectified(m.forward(x, relu=True))
-                i += 2
-                continue
-            x = m.forward(x)
-            i += 1
+        for run, _ in self.steps():
+            x = run(x)
         return x
 
-    def backward(self, grad_out, input_grad=True):
-        """Run every module's backward in reverse order; return the input gradient.
-
-        With ``input_grad=False`` the first module only accumulates its parameter gradients
-        (``backward_params``) and ``None`` is returned: use it in training loops, where the
-        gradient w.r.t. the data is thrown away.
-        """
+    def backward(self, grad_out, *, input_grad=True):
+        """Run every module's backward in reverse order; return the input gradient (``None``
+        with ``input_grad=False``, which the first module is passed on)."""
         mods = list(self._modules.values())
         for i in range(len(mods) - 1, -1, -1):
-            if i == 0 and not input_grad:
-                mods[0].backward_params(grad_out)
-                return None
-            grad_out = mods[i].backward(grad_out)
+            grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
         return grad_out
-
-    def backward_params(self, grad_out):
-        self.backward(grad_out, input_grad=False)
 
     def __len__(self):
         return len(self._modules)
@@ -408,3 +414,21 @@ class Sequential(Module):
             raise TypeError(f"Sequential.append: expected an nnx.Module, got {type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
         return self
+
+
+_TAKES_INPUT_GRAD = {}
+
+
+def call_backward(module, grad_out, input_grad):
+    """``module.backward(grad_out, input_grad=...)``, for containers: a user's module whose
+    ``backward(grad_out)`` predates the keyword is called without it (its result then dropped)."""
+    cls = type(module)
+    takes = _TAKES_INPUT_GRAD.get(cls)
+    if takes is None:
+        params = inspect.signature(cls.backward).parameters
+        takes = _TAKES_INPUT_GRAD[cls] = "input_grad" in params or any(
+            p.kind is p.VAR_KEYWORD for p in params.values())
+    if takes:
+        return module.backward(grad_out, input_grad=input_grad)
+    g = module.backward(grad_out)
+    return g if input_grad else None

@@ -26,10 +26,10 @@ def _penalty(params, l1, l2, where):
         t = p.dtype.type
         if l1:
             total += l1 * float(np.abs(p.data).sum(dtype=np.float64))
-            p.grad += t(l1) * np.sign(p.data)
+            p.accumulate(t(l1) * np.sign(p.data))
         if l2:
             total += 0.5 * l2 * float(np.square(p.data, dtype=np.float64).sum())
-            p.grad += t(l2) * p.data
+            p.accumulate(t(l2) * p.data)
     return total
 
 

@@ -21,7 +21,7 @@ def _flops(m, inputs, y):
         return 2 * y.size
     if isinstance(m, Flatten):
         return 0
-    return int(np.size(y)) * max(1, len(inputs) - 1) if m._modules == {} else None
+    return int(np.size(y)) * max(1, len(inputs) - 1) if next(m.children(), None) is None else None
 
 
 class Summary:
@@ -43,49 +43,59 @@ class Summary:
     __repr__ = __str__
 
 
+def _walk(m, name, inputs, rows):
+    """Run ``m`` on ``inputs`` through the containers' public plans (``Sequential.steps``,
+    ``Graph.nodes``), adding a row per leaf module; return its output."""
+    if isinstance(m, Sequential):
+        names = {id(c): n for n, c in m.named_children()}
+        x = inputs[0]
+        for run, mods in m.steps():
+            if len(mods) == 1:
+                x = _walk(mods[0], _join(name, names[id(mods[0])]), (x,), rows)
+                continue
+            y = run(x)
+            kinds = "+".join(type(c).__name__ for c in mods)
+            for c in mods:
+                rows.append((_join(name, names[id(c)]), f"{type(c).__name__} (fused: {kinds})", tuple(y.shape),
+                             c.num_parameters(), int(_flops(c, (x,), y))))
+            x = y
+        return x
+    if isinstance(m, Graph):
+        values = dict(zip(m.input_names(), inputs, strict=True))
+        for node, module, parents in m.nodes():
+            values[node] = _walk(module, _join(name, node), tuple(values[p] for p in parents), rows)
+        return values[m.output_name()]
+    y = m.forward(*inputs)
+    f = _flops(m, inputs, y)
+    if f is not None:
+        rows.append((name or type(m).__name__, type(m).__name__, tuple(np.shape(y)), m.num_parameters(), int(f)))
+    return y
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
 def summary(model, input_shape, *, dtype=None, print_table=True):
-    """Run ``model`` once on zeros of ``input_shape`` (batch 1 is prepended if the model refuses
-    the shape as given) and tabulate its layers. Returns a :class:`Summary` (and prints it)."""
+    """Run ``model`` once (eval mode) on zeros of ``input_shape`` (batch 1 is prepended if the
+    model refuses the shape as given) and tabulate its layers; layers that run fused (e.g.
+    Linear+ReLU) say so in their type. Returns a :class:`Summary` (and prints it)."""
     if not isinstance(model, Module):
         raise TypeError(f"summary: model: expected an nnx.Module, got {type(model).__name__}")
     if dtype is None:
         p = next(model.parameters(), None)
         dtype = p.dtype if p is not None else np.float32
     rows = []
-    leaves = dict(model.named_modules()) if isinstance(model, Sequential | Graph) else {"": model}
-    wrapped = {}
-    for name, m in leaves.items():
-        if m is model and isinstance(model, Sequential | Graph):
-            continue
-        orig = m.forward
-
-        def spy(*xs, _m=m, _orig=orig, _name=name, **kw):
-            y = _orig(*xs, **kw)
-            f = _flops(_m, xs, y)
-            if f is not None:
-                rows.append((_name or type(_m).__name__, type(_m).__name__, tuple(np.shape(y)),
-                             _m.num_parameters(), int(f)))
-            return y
-        wrapped[m] = orig
-        object.__setattr__(m, "forward", spy)
     was_training = model.training
-    # one row per module: run Linear/Conv2d and their ReLU separately, not fused
-    fused = {m: m.fuse_linear_relu for m in model.modules() if isinstance(m, Sequential)}
-    for m in fused:
-        m.fuse_linear_relu = False
     model.eval()
     try:
         shape = tuple(int(s) for s in input_shape)
         try:
-            model(np.zeros(shape, dtype))
+            _walk(model, "", (np.zeros(shape, dtype),), rows)
         except ValueError:
             rows.clear()
-            model(np.zeros((1, *shape), dtype))
+            _walk(model, "", (np.zeros((1, *shape), dtype),), rows)
     finally:
-        for m in wrapped:
-            object.__delattr__(m, "forward")
-        for m, flag in fused.items():
-            m.fuse_linear_relu = flag
         model.train(was_training)
     result = Summary(rows, model.num_parameters(), sum(r[4] for r in rows))
     if print_table:

@@ -266,7 +266,7 @@ class Trainer:
             out = model.forward(xb)
             value = loss.forward(out, yb)
             opt.zero_grad()
-            model.backward_params(loss.backward())
+            model.backward(loss.backward(), input_grad=False)
             opt.step()
             n = xb.shape[0]
             seen += n

@@ -123,7 +123,7 @@ def test_sequential_fused_linear_relu_equals_unfused(backend):
             return nnx.Sequential(nnx.Linear(20, 64, rng=0), nnx.ReLU(), nnx.Linear(64, 64, rng=1), nnx.ReLU(),
                                   nnx.Linear(64, 5, rng=2))
         fused, plain = build(), build()
-        plain.fuse_linear_relu = False
+        plain.fusion = False
         yf, yp = fused(x), plain(x)
         np.testing.assert_array_equal(yf, yp)
         dy = rng.standard_normal(yf.shape).astype(np.float32)
@@ -152,7 +152,7 @@ def test_sequential_fused_conv_relu_equals_unfused(backend):
                                   nnx.Conv2d(4, 5, 3, stride=2, rng=1), nnx.ReLU(), nnx.Flatten(),
                                   nnx.Linear(5, 3, rng=2))
         fused, plain = build(), build()
-        plain.fuse_linear_relu = False
+        plain.fusion = False
         np.testing.assert_array_equal(fused(x), plain(x))
         dy = rng.standard_normal((6, 3)).astype(np.float32)
         np.testing.assert_array_equal(fused.backward(dy), plain.backward(dy))

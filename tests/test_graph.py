@@ -101,3 +101,26 @@ def test_summary_table_and_totals(capsys):
     assert s.rows[-1][4] == 2 * 1176 * 10
     assert nnx.summary(m, (1, 28, 28), print_table=False).total_flops == s.total_flops  # batch added
     assert m.training  # mode restored
+
+
+def test_summary_reports_fusion_without_patching_the_model():
+    m = nnx.Sequential(nnx.Linear(8, 16, rng=0), nnx.ReLU(), nnx.Linear(16, 4, rng=1))
+    s = nnx.summary(m, (2, 8), print_table=False)
+    assert [r[1] for r in s.rows] == ["Linear (fused: Linear+ReLU)", "ReLU (fused: Linear+ReLU)", "Linear"]
+    assert [r[0] for r in s.rows] == ["0", "1", "2"] and s.rows[0][4] == 2 * 2 * 8 * 16
+    assert all("forward" not in vars(layer) for layer in m.modules())  # nothing monkeypatched
+    g = residual()
+    rows = nnx.summary(g, (2, 4), print_table=False).rows
+    assert [r[0] for r in rows] == ["fc1", "relu", "add", "out"]
+
+
+def test_graph_backward_without_input_grad(rng):
+    g = residual()
+    x, dy = rng.standard_normal((3, 4)), rng.standard_normal((3, 2))
+    g(x)
+    g.backward(dy)
+    grads = [p.grad.copy() for p in g.parameters()]
+    g.zero_grad()
+    assert g.backward(dy, input_grad=False) is None
+    for a, p in zip(grads, g.parameters(), strict=True):
+        np.testing.assert_array_equal(p.grad, a)

@@ -153,3 +153,52 @@ def test_setting_bias_none_unregisters():
     lin = nnx.Linear(2, 2)
     lin.bias = None
     assert [n for n, _ in lin.named_parameters()] == ["weight"]
+
+
+def test_parameter_accumulate_writes_after_zero_grad_then_adds():
+    p = nnx.Parameter(np.ones((2, 3)))
+    p.grad[...] = np.nan  # zero_grad must make the next contribution a write, not an add
+    p.zero_grad()
+    p.accumulate(np.full((2, 3), 2.0))
+    p.accumulate(lambda g, beta: np.multiply(g, beta, out=g).__iadd__(1.0))  # g := 1 + beta g
+    np.testing.assert_array_equal(p.grad, np.full((2, 3), 3.0))
+    p.zero_grad()
+    seen = []
+    p.accumulate(lambda g, beta: seen.append(beta) or g.fill(5.0))
+    assert seen == [0.0] and (p.grad == 5).all()
+
+
+def test_backward_input_grad_false_everywhere(rng):
+    class Legacy(nnx.Module):  # a user's module written before the keyword existed
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, grad_out):
+            return 2 * grad_out
+
+    for model in (nnx.Sequential(Legacy(), nnx.Linear(3, 2, dtype=np.float64, rng=0)),
+                  nnx.Sequential(nnx.Linear(3, 4, dtype=np.float64, rng=0), nnx.ReLU(), nnx.BatchNorm1d(4, dtype=np.float64),
+                                 nnx.Linear(4, 2, dtype=np.float64, rng=1))):
+        x, dy = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+        model(x)
+        dx = model.backward(dy)
+        grads = [p.grad.copy() for p in model.parameters()]
+        model.zero_grad()
+        assert model.backward(dy, input_grad=False) is None
+        for g, p in zip(grads, model.parameters(), strict=True):
+            np.testing.assert_array_equal(p.grad, g)
+        assert dx.shape == x.shape
+
+
+def test_a_layer_that_overrides_forward_is_not_fused(rng):
+    calls = []
+
+    class Scaled(nnx.Linear):
+        def forward(self, x, relu=False):
+            calls.append(relu)
+            return 2 * super().forward(x)
+
+    model = nnx.Sequential(Scaled(3, 3, rng=0), nnx.ReLU(), nnx.Linear(3, 3, rng=1), nnx.ReLU())
+    assert [len(mods) for _, mods in model.steps()] == [1, 1, 2]
+    model(rng.standard_normal((2, 3)).astype(np.float32))
+    assert calls == [False]

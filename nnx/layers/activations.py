@@ -4,6 +4,17 @@ from .._validation import check_real
 from ..module import Module
 
 
+class FusesReLU:
+    """Mixin of a layer whose ``forward(x, relu=True)`` applies ReLU in its own output pass: it
+    fuses with a ``ReLU`` that follows it. A subclass that overrides ``forward`` (recorded by
+    the layer as ``_fused_forward``) is not fused, as its forward may not honour ``relu=``."""
+
+    def fuse(self, next_module):
+        if type(next_module) is not ReLU or type(self).forward is not type(self)._fused_forward:
+            return None
+        return lambda x: next_module.forward_rectified(self.forward(x, relu=True))
+
+
 class ReLU(Module):
     """y = max(x, 0), any shape. Caches the bool mask ``x > 0`` (not x) for backward."""
 
@@ -16,7 +27,9 @@ class ReLU(Module):
         self._mask = mask if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         mask = self._need_cache(self._mask)
         return kernels.current().relu_backward(grad_out, mask)
 
@@ -39,7 +52,9 @@ class Sigmoid(Module):
         self._y = y if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         return kernels.current().sigmoid_backward(grad_out, self._need_cache(self._y))
 
 
@@ -55,7 +70,9 @@ class Tanh(Module):
         self._y = y if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         return kernels.current().tanh_backward(grad_out, self._need_cache(self._y))
 
 
@@ -73,7 +90,9 @@ class LeakyReLU(Module):
         self._x = x if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         return kernels.current().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
 
     def get_config(self):
@@ -96,7 +115,9 @@ class ELU(Module):
         self._cache = (x, y) if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         x, y = self._need_cache(self._cache)
         return kernels.current().elu_backward(grad_out, x, y, self.alpha)
 

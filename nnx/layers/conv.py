@@ -5,9 +5,10 @@ from .. import init, kernels
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..kernels._args import pair
 from ..module import Module, Parameter
+from .activations import FusesReLU
 
 
-class Conv2d(Module):
+class Conv2d(FusesReLU, Module):
     """y = conv2d(x, W) + b over NCHW images, with torch's layout and default initialisation.
 
     Parameters
@@ -52,7 +53,7 @@ class Conv2d(Module):
 
     def forward(self, x, relu=False):
         """y = conv2d(x, W) + b; with ``relu=True``, max(y, 0) from the same copy-out pass (what
-        ``Sequential`` uses when a ReLU follows)."""
+        ``fuse`` uses when a ReLU follows)."""
         x = check_array(x, "x", dtype=self.dtype, where="Conv2d.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -65,19 +66,15 @@ class Conv2d(Module):
         self._cache = cache if self.training else None
         return y
 
-    def backward(self, grad_out):
-        return self._backward(grad_out, True)
+    _fused_forward = forward
 
-    def backward_params(self, grad_out):
-        self._backward(grad_out, False)
-
-    def _backward(self, grad_out, input_grad):
+    def backward(self, grad_out, *, input_grad=True):
         cache = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Conv2d.backward")
         dx, dw, db = kernels.current().conv2d_backward(dy, cache, input_grad=input_grad)
-        _accumulate(self.weight, dw)
+        self.weight.accumulate(dw)
         if self.bias is not None:
-            _accumulate(self.bias, db)
+            self.bias.accumulate(db)
         return dx
 
     def get_config(self):
@@ -89,11 +86,3 @@ class Conv2d(Module):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
 
-
-def _accumulate(param, grad):
-    """param.grad += grad (a copy after zero_grad, so no zeros are read)."""
-    g, beta = param.grad_for_accumulate()
-    if beta == 0.0:
-        np.copyto(g, grad)
-    else:
-        g += grad

@@ -4,9 +4,10 @@ import numpy as np
 from .. import init, kernels
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..module import Module, Parameter
+from .activations import FusesReLU
 
 
-class Linear(Module):
+class Linear(FusesReLU, Module):
     """y = x W^T + b, with torch's layout and default initialisation.
 
     Parameters
@@ -40,7 +41,7 @@ class Linear(Module):
 
     def forward(self, x, relu=False):
         """y = x W^T + b; with ``relu=True``, max(y, 0) from the same pass (the GEMM's fused
-        epilogue: what ``Sequential`` uses when a ReLU follows)."""
+        epilogue: what ``fuse`` uses when a ReLU follows)."""
         x = check_array(x, "x", min_ndim=1, dtype=self.dtype, where="Linear.forward")
         if x.shape[-1] != self.in_features:
             raise ValueError(
@@ -53,30 +54,21 @@ class Linear(Module):
         self._in_shape = x.shape
         return y.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, grad_out):
-        dy2 = self._accumulate(grad_out)
-        return kernels.current().gemm(dy2, self.weight.data).reshape(self._in_shape)
+    _fused_forward = forward
 
-    def backward_params(self, grad_out):
-        self._accumulate(grad_out)
-
-    def _accumulate(self, grad_out):
-        """dW += dy^T x, db += sum(dy); return dy as (N, out_features)."""
+    def backward(self, grad_out, *, input_grad=True):
+        """dW += dy^T x, db += sum(dy); returns dx = dy W (None with ``input_grad=False``)."""
         x2 = self._need_cache(self._x)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Linear.backward")
         expect = (*self._in_shape[:-1], self.out_features)
         if dy.shape != expect:
             raise ValueError(f"Linear.backward: expected grad_out of shape {expect}, got {dy.shape}")
         dy2 = dy.reshape(-1, self.out_features)
-        gw, beta = self.weight.grad_for_accumulate()
-        kernels.current().gemm(dy2, x2, trans_a=True, out=gw, beta=beta)
+        k = kernels.current()
+        self.weight.accumulate(lambda g, beta: k.gemm(dy2, x2, trans_a=True, out=g, beta=beta))
         if self.bias is not None:
-            gb, beta = self.bias.grad_for_accumulate()
-            if beta == 0.0:
-                np.sum(dy2, axis=0, out=gb)
-            else:
-                gb += dy2.sum(axis=0)
-        return dy2
+            self.bias.accumulate(dy2.sum(axis=0))
+        return k.gemm(dy2, self.weight.data).reshape(self._in_shape) if input_grad else None
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,

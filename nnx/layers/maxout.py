@@ -41,7 +41,7 @@ class Maxout(Module):
         self._cache = (x, k) if self.training else None
         return np.ascontiguousarray(y)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
         x, k = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Maxout.backward")
         if dy.shape != (x.shape[0], self.out_features):
@@ -50,10 +50,10 @@ class Maxout(Module):
         dz = np.zeros((x.shape[0], self.out_features, self.pieces), self.dtype)
         np.put_along_axis(dz, k[..., None], dy[..., None], axis=2)
         dz = dz.reshape(x.shape[0], -1)
-        kern = kernels.current()
-        kern.gemm(dz, x, trans_a=True, out=self.weight.grad, beta=1.0)
-        self.bias.grad += dz.sum(axis=0)
-        return kern.gemm(dz, self.weight.data)
+        k = kernels.current()
+        self.weight.accumulate(lambda g, beta: k.gemm(dz, x, trans_a=True, out=g, beta=beta))
+        self.bias.accumulate(dz.sum(axis=0))
+        return k.gemm(dz, self.weight.data) if input_grad else None
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,

@@ -68,7 +68,7 @@ class _BatchNorm(Module):
         self._cache = ("train", xhat, inv, gamma)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
         mode, xhat, inv, gamma = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where=f"{type(self).__name__}.backward")
         if dy.shape != xhat.shape:
@@ -82,9 +82,9 @@ class _BatchNorm(Module):
         else:
             dx, dgamma, dbeta = kernels.current().batchnorm_backward(dy, xhat, inv, gamma)
         if self.weight is not None:
-            self.weight.grad += dgamma
-            self.bias.grad += dbeta
-        return dx
+            self.weight.accumulate(dgamma)
+            self.bias.accumulate(dbeta)
+        return dx if input_grad else None
 
     def get_config(self):
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,

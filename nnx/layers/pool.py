@@ -34,7 +34,9 @@ class MaxPool2d(_Pool2d):
         self._cache = (argmax, x.shape) if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         argmax, shape = self._need_cache(self._cache)
         return kernels.current().maxpool2d_backward(grad_out, argmax, shape)
 
@@ -48,6 +50,8 @@ class AvgPool2d(_Pool2d):
         self._cache = x.shape if self.training else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, *, input_grad=True):
+        if not input_grad:  # no parameters: nothing to accumulate
+            return None
         shape = self._need_cache(self._cache)
         return kernels.current().avgpool2d_backward(grad_out, shape, self.kernel_size, self.stride)
