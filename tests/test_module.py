@@ -177,8 +177,8 @@ def test_backward_input_grad_false_everywhere(rng):
             return 2 * grad_out
 
     for model in (nnx.Sequential(Legacy(), nnx.Linear(3, 2, dtype=np.float64, rng=0)),
-                  nnx.Sequential(nnx.Linear(3, 4, dtype=np.float64, rng=0), nnx.ReLU(), nnx.BatchNorm1d(4, dtype=np.float64),
-                                 nnx.Linear(4, 2, dtype=np.float64, rng=1))):
+                  nnx.Sequential(nnx.Linear(3, 4, dtype=np.float64, rng=0), nnx.ReLU(),
+                                 nnx.BatchNorm1d(4, dtype=np.float64), nnx.Linear(4, 2, dtype=np.float64, rng=1))):
         x, dy = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
         model(x)
         dx = model.backward(dy)
