@@ -35,6 +35,7 @@ def nnx_step(model_name, threads):
     import nnx
 
     nnx.set_num_threads(threads)
+    nnx.tune_malloc()  # what nnx.fit does before training
     m = build(nnx, model_name)
     crit = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)

@@ -1,6 +1,6 @@
 """Turn pytest-benchmark JSON files into bench/README.md (markdown) and a PNG bar chart.
 
-usage: python bench/report.py RESULTS.json [MORE.json ...] [--chart bench/chart.png] > bench/README.md
+usage: python bench/report.py RESULTS.json [MORE.json ...] [--chart bench/chart.png] [--no-notes] > bench/README.md
 (with several files, a group found in a later file replaces the same group from earlier ones;
 each group's rows always come from one run)
 
@@ -234,7 +234,8 @@ def chart(groups, png):
 
 
 def main(argv):
-    png = None
+    png, notes = None, "--no-notes" not in argv
+    argv = [a for a in argv if a != "--no-notes"]
     if "--chart" in argv:
         i = argv.index("--chart")
         png = argv[i + 1]
@@ -242,7 +243,7 @@ def main(argv):
     if not argv or not all(re.search(r"\.json$", a) for a in argv):
         raise SystemExit(__doc__)
     groups, data = load(argv)
-    print(render_groups(groups, data))
+    print(render_groups(groups, data, notes=notes))
     if png:
         chart(groups, png)
 

@@ -1,28 +1,23 @@
 """nnx: a small, fast, honest neural-network library for the CPU.
 
 Every layer has an explicit ``forward`` and ``backward``; every hot kernel exists as pure-Python
-loops, NumPy and typed Cython with one API (``nnx.kernels``). See ../shared/API.md for the
-contract and README.md for a tour.
+loops, NumPy and typed Cython with one API (``nnx.kernels``). The core (modules, layers, losses,
+optimizers, kernels) is importable on its own; the application layer lives in ``nnx.train``
+(fit, callbacks, metrics, plots, summary, models) and ``nnx.io`` (checkpoints, PNG, IDX). See
+ARCHITECTURE.md for the map and README.md for a tour. Importing nnx changes nothing in the
+process (no allocator or thread-pool settings); ``fit`` and the CLI tune malloc, see
+:func:`nnx.tune_malloc`.
 """
-__version__ = "0.1.0"
+import sys as _sys
 
-# libgomp's wait policy is left at its default (worker threads spin ~300k iterations after a
-# parallel region, then sleep): the compiled tier no longer calls BLAS, so no second thread
-# pool competes for the cores, and the spinning covers the short gaps between the kernels of
-# a training step. Measured on 2 cores, e2e 2 threads (bench/NOTES.md): MLP 784-512-256-10
-# 32-36k samples/s with OMP_WAIT_POLICY=PASSIVE vs 39-43k with the default, LeNet-5 9.3-10.7k
-# vs 11.4-12.3k. A user's OMP_WAIT_POLICY / GOMP_SPINCOUNT is honoured as always.
-
-from . import _malloc
-
-_malloc.tune()
-
-# nnx.train is the training-loop module (fit/evaluate/predict); Module.train() is the mode switch.
-from . import callbacks, datasets, init, kernels, metrics, models, optim, plot, regularization, train  # noqa: E402
+from . import datasets, init, io, kernels, optim, regularization, train  # noqa: E402
 from ._config import get_num_threads, set_num_threads  # noqa: E402
 from ._info import show_config  # noqa: E402
+from ._malloc import tune as tune_malloc  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .graph import Add, Graph  # noqa: E402
+from .io import load, load_header, save  # noqa: E402
 from .kernels import get_backend_name, set_backend, use_backend  # noqa: E402
 from .layers import (  # noqa: E402
     ELU,
@@ -42,14 +37,19 @@ from .layers import (  # noqa: E402
 )
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
-from .serialization import load, load_header, save  # noqa: E402
-from .summary import summary  # noqa: E402
-from .train import History, Trainer, evaluate, fit, predict  # noqa: E402
+from .train import History, Trainer, callbacks, evaluate, fit, metrics, models, plot, predict, summary  # noqa: E402
+
+# The application modules kept their old import paths (``import nnx.callbacks``,
+# ``from nnx.metrics import accuracy``, ``nnx.serialization.save``).
+for _old, _new in (("callbacks", callbacks), ("metrics", metrics), ("models", models), ("plot", plot),
+                   ("serialization", io.checkpoint)):
+    _sys.modules[f"{__name__}.{_old}"] = _new
+serialization = io.checkpoint
 
 __all__ = [
-    "__version__", "datasets", "init", "kernels", "optim",
+    "__version__", "datasets", "init", "io", "kernels", "optim",
     "get_backend", "get_backend_name", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
-    "show_config", "gradcheck", "GradcheckError",
+    "show_config", "tune_malloc", "gradcheck", "GradcheckError",
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",

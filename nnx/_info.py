@@ -6,11 +6,11 @@ import sys
 import numpy as np
 
 from . import _config, _malloc, kernels
+from ._version import __version__
 
 
 def config_info():
     """Return the facts ``show_config`` prints, as a dict."""
-    from . import __version__
     compiled_available = kernels.compiled_available
 
     info = {

@@ -14,18 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .callbacks import Callback
-from .serialization import load_with_header
+from .io import load_with_header
+from .train.callbacks import Callback
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 MODELS = ("mlp", "lenet5")
 OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 0.01}  # default lr
-# Pixel mean and std of the training images (MNIST's are the usual 0.1307 / 0.3081).
-NORMALIZE = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
-CLASS_NAMES = {
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                      "Bag", "Ankle boot"],
-}
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -63,7 +57,7 @@ def load_data(name, root=None, download=False):
             X, y, Xt, yt = nnx.datasets.load_mnist(root, name, download)
         except FileNotFoundError as exc:
             raise CLIError(str(exc).splitlines()[0] + " (set NNX_DATA_DIR, pass --root, or --download)") from None
-        norm = NORMALIZE[name]
+        norm = nnx.datasets.NORMALIZE[name]
     return X, y, Xt, yt, norm
 
 
@@ -73,23 +67,10 @@ def _normalize(x, norm):
 
 
 # -- train -----------------------------------------------------------------------------------------
-def _optimizer(name, params, lr, momentum, weight_decay):
-    from . import optim
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
-    if name == "adam":
-        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
-
-
 def cmd_train(args):
     import nnx
 
-    from . import models
+    from .train import models
     _setup_runtime(args)
     X, y, Xt, yt, norm = load_data(args.data, args.root, args.download)
     if args.train_subset:
@@ -99,7 +80,8 @@ def cmd_train(args):
     rng = np.random.default_rng(args.seed)
     model = getattr(models, args.model)(input_shape, 10, rng=rng)
     lr = OPTIMIZERS[args.optimizer] if args.lr is None else args.lr
-    opt = _optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    sgd = dict(momentum=args.momentum, nesterov=args.momentum > 0) if args.optimizer == "sgd" else {}
+    opt = nnx.optim.make(args.optimizer, model.parameters(), lr=lr, weight_decay=args.weight_decay, **sgd)
     schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"{args.data}: {len(X)} train / {len(Xt)} test, {args.model} ({model.num_parameters():,} parameters), "
           f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend_name()}, threads={nnx.get_num_threads()}, "
@@ -111,13 +93,13 @@ def cmd_train(args):
     result = nnx.evaluate(model, (Xt, yt))
     if args.save:
         meta = {"model": args.model, "data": args.data, "input_shape": input_shape, "normalize": list(norm),
-                "classes": CLASS_NAMES.get(args.data, [str(i) for i in range(10)]),
+                "classes": nnx.datasets.CLASS_NAMES.get(args.data, [str(i) for i in range(10)]),
                 "epochs_completed": len(history), "seed": args.seed}
         nnx.save(model, args.save, metadata=meta)
         print(f"saved {args.save}")
     if args.plots:
         for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt,
-                                         class_names=CLASS_NAMES.get(args.data)):
+                                         class_names=nnx.datasets.CLASS_NAMES.get(args.data)):
             print(f"wrote {path}")
     if history.interrupted:
         print(f"nnx: {history.stop_reason}", file=sys.stderr)
@@ -173,37 +155,11 @@ def cmd_evaluate(args):
     return EXIT_OK
 
 
-def _resize(img, h, w):
-    """Bilinear resize of a (H0, W0) image (separable linear interpolation)."""
-    h0, w0 = img.shape
-    if (h0, w0) == (h, w):
-        return img
-    ys = (np.arange(h) + 0.5) * h0 / h - 0.5
-    xs = (np.arange(w) + 0.5) * w0 / w - 0.5
-    rows = np.stack([np.interp(xs, np.arange(w0), r) for r in img])
-    return np.stack([np.interp(ys, np.arange(h0), c) for c in rows.T]).T
-
-
-def _png_to_input(path, shape, invert):
-    from ._png import read_png
-    img = read_png(path)
-    if img.ndim == 3:
-        if img.shape[2] in (2, 4):  # composite over white: a transparent background is paper
-            alpha = img[..., -1:]
-            img = img[..., :-1] * alpha + (1 - alpha)
-        img = img.mean(axis=2) if img.shape[2] == 1 else img[..., :3] @ np.array([0.299, 0.587, 0.114])
-    if shape[0] != 1:
-        raise CLIError(f"{path}: the model expects {shape[0]}-channel images; PNG input is greyscale only")
-    img = _resize(img, shape[1], shape[2])
-    if invert == "yes" or (invert == "auto" and img.mean() > 0.5):
-        img = 1.0 - img  # dark ink on light paper -> the light-on-dark digits the model learned
-    return img[None, None].astype(np.float32)
-
-
 def cmd_predict(args):
     import nnx
 
-    from ._png import SIGNATURE
+    from .io.images import png_to_input
+    from .io.png import SIGNATURE
     _setup_runtime(args)
     model, meta = _load_model(args.path)
     shape = meta.get("input_shape")
@@ -212,10 +168,10 @@ def cmd_predict(args):
     with open(args.input, "rb") as f:
         head = f.read(8)
     if head == SIGNATURE:
-        x = _png_to_input(args.input, shape, args.invert)
+        x = png_to_input(args.input, shape, args.invert)
     else:
         try:
-            images = nnx.datasets.mnist.read_idx(args.input, 3)
+            images = nnx.io.read_idx(args.input, 3)
         except ValueError as exc:
             raise CLIError(f"{args.input}: neither a PNG image nor an IDX image file ({exc})") from None
         x = (images[:args.limit] if args.limit else images).astype(np.float32)[:, None] / np.float32(255)
@@ -264,12 +220,11 @@ def cmd_bench(args):
                 print(proc.stdout, file=sys.stderr)
             raise CLIError(f"the benchmark run failed (pytest exit {proc.returncode}); rerun with --debug "
                            "to see pytest's output")
-        sys.path.insert(0, str(bench))
-        try:
-            import report
-        finally:
-            sys.path.remove(str(bench))
-        print(report.render([out], notes=False))
+        report = subprocess.run([sys.executable, str(bench / "report.py"), out, "--no-notes"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if report.returncode != 0:
+            raise CLIError(f"bench/report.py failed: {report.stdout.strip()[-300:]}")
+        print(report.stdout, end="")
     return EXIT_OK
 
 
@@ -281,6 +236,7 @@ def cmd_info(args):
 
 def _setup_runtime(args):
     import nnx
+    nnx.tune_malloc()
     if getattr(args, "backend", None):
         nnx.set_backend(args.backend)
     if getattr(args, "threads", None):

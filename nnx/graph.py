@@ -6,7 +6,7 @@ receives the sum of their gradients.
 """
 import numpy as np
 
-from .module import Module, call_backward
+from .module import Module, architecture, call_backward, from_architecture
 
 
 class Node:
@@ -157,6 +157,22 @@ class Graph(Module):
 
     def output_name(self):
         return self._out
+
+    def get_config(self):
+        nodes = [{"name": n, "parents": ps, "module": architecture(m)} for n, m, ps in self.nodes()]
+        if any(node["module"] is None for node in nodes):
+            return None
+        return {"inputs": self.input_names(), "nodes": nodes, "output": self.output_name()}
+
+    @classmethod
+    def from_config(cls, config):
+        g = cls()
+        for name in config["inputs"]:
+            g.input(name)
+        for node in config["nodes"]:
+            g.node(node["name"], from_architecture(node["module"]), *node["parents"])
+        g.output(config["output"])
+        return g
 
     def forward(self, *inputs):
         order = self.order()

@@ -14,6 +14,7 @@ import numpy as np
 from ._validation import check_dtype
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_BUILTIN = {}  # class name -> nnx's own Module subclass (filled by Module.__init_subclass__)
 
 
 class StateDictError(ValueError, RuntimeError):
@@ -118,6 +119,11 @@ class Module:
     gradient is not wanted, and e.g. the first Linear skips its largest GEMM). A layer may
     also offer to ``fuse`` with the module after it (see ``Sequential``).
     """
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__module__.startswith("nnx.") and not cls.__name__.startswith("_"):
+            _BUILTIN[cls.__name__] = cls  # nnx's own layers and containers: see architecture()
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -327,12 +333,17 @@ class Module:
     def get_config(self):
         """The constructor's keyword arguments (JSON types) that rebuild this module, or ``None``.
 
-        ``nnx.save`` stores it so ``nnx.load`` can rebuild built-in layers. Layers with
-        hyper-parameters override it; the default is ``{}`` when the constructor takes no
-        arguments and ``None`` (not rebuildable) otherwise.
+        ``nnx.save`` stores it (see ``architecture``) so ``nnx.load`` can rebuild built-in layers
+        and containers with ``from_config``. Layers with hyper-parameters override it; the default
+        is ``{}`` when the constructor takes no arguments and ``None`` (not rebuildable) otherwise.
         """
         params = list(inspect.signature(type(self).__init__).parameters)
         return {} if params == ["self"] else None
+
+    @classmethod
+    def from_config(cls, config):
+        """A new module (fresh parameters) from ``get_config()``'s output."""
+        return cls(**config)
 
     # -- display ------------------------------------------------------------------------------
     def extra_repr(self):
@@ -391,6 +402,14 @@ class Sequential(Module):
             grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
         return grad_out
 
+    def get_config(self):
+        parts = [architecture(m) for m in self]
+        return None if None in parts else {"modules": parts}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*(from_architecture(a) for a in config["modules"]))
+
     def __len__(self):
         return len(self._modules)
 
@@ -432,3 +451,27 @@ def call_backward(module, grad_out, input_grad):
         return module.backward(grad_out, input_grad=input_grad)
     g = module.backward(grad_out)
     return g if input_grad else None
+
+
+def architecture(module):
+    """``{"type": class name, "config": get_config()}`` of a module nnx can rebuild (one of its
+    own classes, not a subclass, whose ``get_config`` is not None), else ``None``."""
+    cls = type(module)
+    config = module.get_config() if _BUILTIN.get(cls.__name__) is cls else None
+    return None if config is None else {"type": cls.__name__, "config": config}
+
+
+def from_architecture(arch):
+    """The module ``architecture`` described (fresh parameters); ``ValueError`` when invalid."""
+    if not isinstance(arch, dict) or not isinstance(arch.get("type"), str):
+        raise ValueError(f"architecture: expected {{'type': ..., 'config': ...}}, got {str(arch)[:80]!r}")
+    # files written before containers had get_config keep their fields beside "type"
+    cls, config = _BUILTIN.get(arch["type"]), arch.get("config", {k: v for k, v in arch.items() if k != "type"})
+    if cls is None:
+        raise ValueError(f"architecture: unknown layer type {arch['type']!r}")
+    if not isinstance(config, dict):
+        raise ValueError(f"architecture: {arch['type']}: config must be an object")
+    try:
+        return cls.from_config(config)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"architecture: invalid {arch['type']} description ({exc})") from None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nnx
-from nnx._png import write_png
+from nnx.io.png import write_png
 
 COMMANDS = ["train", "evaluate", "predict", "bench", "info"]
 

@@ -107,3 +107,33 @@ def test_nnx_backend_environment_variable():
 
 def test_dtype_is_float32_by_default():
     assert nnx.Linear(2, 2).weight.dtype == np.float32
+
+
+def test_get_backend_is_a_deprecated_alias():
+    with pytest.warns(DeprecationWarning, match="get_backend_name"):
+        assert nnx.get_backend() == nnx.get_backend_name()
+    assert nnx.kernels.get_backend(nnx.get_backend_name()) is nnx.kernels.current()
+
+
+def test_import_has_no_process_side_effect_and_fit_tunes_malloc():
+    code = textwrap.dedent(
+        """
+        import numpy as np, nnx
+        assert nnx._malloc.state["applied"] is False, nnx._malloc.state
+        m = nnx.Sequential(nnx.Linear(4, 2, rng=0))
+        nnx.fit(m, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(m.parameters(), lr=0.1),
+                (np.ones((8, 4), np.float32), np.zeros(8, np.int64)), progress=False)
+        print(nnx._malloc.state["applied"])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NNX_MALLOC_TUNING"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+
+
+def test_optimizer_by_name():
+    p = [nnx.Parameter(np.zeros(2))]
+    assert isinstance(nnx.optim.make("rmsprop", p, lr=0.1), nnx.optim.RMSprop)
+    with pytest.raises(ValueError, match="'sgd'"):
+        nnx.optim.make("lbfgs", p)

@@ -12,6 +12,7 @@ import pytest
 
 import nnx
 from nnx.datasets import mnist
+from nnx.io.idx import md5
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -141,7 +142,7 @@ def test_download_from_local_mirror_verifies_md5_and_leaves_no_temp_files(tmp_pa
     files = sorted(p.name for p in (root / "mnist").iterdir())
     assert files == sorted(mnist.FILES.values())  # no .part leftovers
     for name in files:
-        assert mnist._md5(root / "mnist" / name) == mnist.MD5["mnist"][name]
+        assert md5(root / "mnist" / name) == mnist.MD5["mnist"][name]
 
 
 def test_download_fails_cleanly_when_every_mirror_is_bad(tmp_path, isolated):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nnx._png import read_png, write_png
+from nnx.io.png import read_png, write_png
 
 Image = pytest.importorskip("PIL.Image")  # comes with matplotlib, a test dependency
 

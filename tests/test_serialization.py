@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import nnx
-from nnx import serialization
+from nnx.io import checkpoint as serialization
 
 
 def _every_layer(dtype=np.float32):
@@ -395,3 +395,50 @@ def test_dangling_reference_and_unknown_layer_are_refused(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         nnx.load(tmp_path / "nope.npz")
+
+
+def test_containers_and_layers_rebuild_from_their_config(rng):
+    from nnx.module import architecture, from_architecture
+    model = nnx.Sequential(nnx.Conv2d(1, 2, 3, rng=0), nnx.ReLU(), nnx.Flatten(), nnx.Linear(8, 3, rng=1))
+    arch = architecture(model)
+    assert arch["type"] == "Sequential" and arch["config"]["modules"][0]["type"] == "Conv2d"
+    again = from_architecture(arch)
+    again.load_state_dict(model.state_dict())
+    x = rng.standard_normal((2, 1, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model(x))
+    # a file written before containers had get_config: their fields sat beside "type"
+    old = {"type": "Sequential", "modules": [{"type": "Linear", "config": {"in_features": 2, "out_features": 1}}]}
+    assert isinstance(from_architecture(old)[0], nnx.Linear)
+
+    class Custom(nnx.Linear):  # a subclass is not nnx's own class: saved as its state only
+        pass
+    assert architecture(Custom(2, 2)) is None and architecture(nnx.Sequential(Custom(2, 2))) is None
+    with pytest.raises(ValueError, match="unknown layer type 'Custom'"):
+        from_architecture({"type": "Custom", "config": {}})
+
+
+def test_save_keeps_permissions_and_refuses_an_empty_path(tmp_path):
+    model = nnx.Sequential(nnx.Linear(2, 2, rng=0))
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o644)
+    nnx.save(model, path)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    fresh = tmp_path / "fresh.npz"
+    nnx.save(model, fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(fresh).st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(ValueError, match="path"):
+        nnx.save(model, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.npz", "m.npz"]  # no temporary left
+
+
+def test_old_import_paths_still_work():
+    import nnx.callbacks
+    import nnx.serialization
+    from nnx.metrics import accuracy
+    from nnx.plot import plot_report  # noqa: F401
+    assert nnx.callbacks.EarlyStopping is nnx.train.callbacks.EarlyStopping
+    assert accuracy is nnx.train.metrics.accuracy and nnx.serialization.save is nnx.io.save is nnx.save
+    assert nnx.models.lenet5 is nnx.train.models.lenet5 and nnx.train.fit is nnx.fit

@@ -3,4 +3,11 @@ from .digits import load_digits
 from .loader import DataLoader
 from .mnist import load_mnist
 
-__all__ = ["DataLoader", "load_digits", "load_mnist"]
+# Pixel mean and std of the training images in [0, 1] (MNIST's are the usual 0.1307 / 0.3081).
+NORMALIZE = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                      "Bag", "Ankle boot"],
+}
+
+__all__ = ["CLASS_NAMES", "DataLoader", "NORMALIZE", "load_digits", "load_mnist"]

@@ -3,18 +3,15 @@
 Where the files are looked for, in order: ``root`` (if given), ``$NNX_DATA_DIR``, then the user
 cache (``$XDG_CACHE_HOME/nnx`` or ``~/.cache/nnx``); in each, ``<dir>/<kind>/`` and then
 ``<dir>/`` itself. ``download=True`` fetches missing files from a mirror list into ``root``
-(or the cache), verifying each file's published MD5 and renaming a finished temporary file
-into place, so an interrupted download never leaves a half-written file behind.
+(or the cache), verifying each file's published MD5 and writing through
+``nnx.io.atomic_write``, so an interrupted download never leaves a half-written file behind.
 """
-import gzip
-import hashlib
 import os
-import tempfile
-import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..io import idx
 
 KINDS = ("mnist", "fashion-mnist")
 FILES = {
@@ -44,7 +41,6 @@ MIRRORS = {
               "https://storage.googleapis.com/cvdf-datasets/mnist/"],
     "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
-_MAGIC = {1: 2049, 3: 2051}  # IDX magic by number of dimensions (unsigned-byte data)
 
 
 def cache_dir():
@@ -71,74 +67,21 @@ def _find(root, kind):
     return None
 
 
-def read_idx(path, ndim):
-    """Parse one IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed or raw).
-
-    Raises
-    ------
-    ValueError
-        Naming the file, when it is not gzip, is truncated, has the wrong magic number or
-        dimension count, or holds fewer or more bytes than its header declares.
-    """
-    path = Path(path)
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"load_mnist: {path}: not a readable gzip file ({exc})") from exc
-    head = 4 + 4 * ndim
-    if len(data) < head:
-        raise ValueError(f"load_mnist: {path}: truncated header ({len(data)} bytes)")
-    magic = int.from_bytes(data[:4], "big")
-    if magic != _MAGIC[ndim]:
-        raise ValueError(f"load_mnist: {path}: bad magic number {magic}, expected {_MAGIC[ndim]} "
-                         f"(an IDX file of unsigned bytes with {ndim} dimensions)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expect = head + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expect:
-        raise ValueError(f"load_mnist: {path}: header declares shape {shape} ({expect} bytes) but "
-                         f"the file holds {len(data)} bytes (truncated or corrupt)")
-    return np.frombuffer(data, dtype=np.uint8, offset=head).reshape(shape)
-
-
-def _md5(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _download(kind, dest, mirrors, timeout=60):
-    """Fetch the missing files of ``kind`` into ``dest`` with MD5 check and atomic rename."""
+    """Fetch the missing files of ``kind`` into ``dest``, each MD5-checked before it is renamed
+    into place (nnx.io.idx.fetch)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name, md5 in MD5[kind].items():
         target = dest / name
-        if target.is_file() and _md5(target) == md5:
+        if target.is_file() and idx.md5(target) == md5:
             continue
         errors = []
         for base in mirrors:
-            url = base.rstrip("/") + "/" + name
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
             try:
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                    for block in iter(lambda: resp.read(1 << 20), b""):
-                        out.write(block)
-                    out.flush()
-                    os.fsync(out.fileno())
-                got = _md5(tmp)
-                if got != md5:
-                    errors.append(f"{url}: MD5 {got} != published {md5}")
-                    continue
-                os.replace(tmp, target)
+                idx.fetch(base.rstrip("/") + "/" + name, target, md5, timeout)
                 break
-            except OSError as exc:  # URLError, HTTPError, timeouts are OSErrors
-                errors.append(f"{url}: {exc}")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            except OSError as exc:
+                errors.append(str(exc))
         else:
             raise OSError(f"load_mnist: could not download {name}: " + "; ".join(errors))
 
@@ -186,7 +129,7 @@ def load_mnist(root=None, kind="mnist", download=False, *, mirrors=None):
         _download(kind, found, mirrors if mirrors is not None else MIRRORS[kind])
     arrays = {}
     for key, name in FILES.items():
-        arrays[key] = read_idx(found / name, 3 if key.endswith("images") else 1)
+        arrays[key] = idx.read_idx(found / name, 3 if key.endswith("images") else 1)
     out = []
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

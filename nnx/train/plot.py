@@ -46,7 +46,7 @@ def _as_images(images, where):
 
 def plot_history(history, path, title=None):
     """Loss and accuracy per epoch (training and validation) and the learning rate, from a History."""
-    from .train import History
+    from .loop import History
     if not isinstance(history, History):
         raise TypeError(f"plot_history: history: expected an nnx.History, got {type(history).__name__}")
     if not len(history):
@@ -167,9 +167,9 @@ def plot_report(folder, history=None, model=None, x=None, y=None, class_names=No
     ``confusion.png``, ``misclassified.png`` and, when the first layer is a Conv2d,
     ``filters.png``. The examples' and the CLI's ``--plots DIR``.
     """
-    from .layers import Conv2d
+    from ..layers import Conv2d
+    from .loop import predict
     from .metrics import confusion_matrix
-    from .train import predict
     paths = []
     if history is not None and len(history):
         paths.append(plot_history(history, os.path.join(folder, "curves.png")))

@@ -8,7 +8,7 @@ class, as ``numpy.argmax`` and ``torch.argmax``).
 """
 import numpy as np
 
-from ._validation import check_labels, check_positive_int
+from .._validation import check_labels, check_positive_int
 
 
 def _labels_and_preds(y_true, y_pred, num_classes, where):

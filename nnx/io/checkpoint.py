@@ -22,14 +22,15 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-from .module import Module
-from .optim.optimizer import Optimizer
+from .._version import __version__
+from ..module import Module, architecture, from_architecture
+from ..optim.optimizer import Optimizer
+from .atomic import atomic_write
 
 FORMAT = "nnx"
 FORMAT_VERSION = 1
@@ -39,70 +40,6 @@ _NPY_HEADER_MAX = 10000
 # Deflate expands at most ~1032:1; a member that claims more is forged (we write stored members).
 _MAX_INFLATE = 1100
 _ALLOWED_KINDS = "biufc"
-
-
-# -- architecture --------------------------------------------------------------------------------
-def _builtin_classes():
-    from . import graph, layers
-    classes = {name: getattr(layers, name) for name in layers.__all__}
-    classes["Add"] = graph.Add
-    return classes
-
-
-def describe(module):
-    """The architecture of ``module`` as JSON data, or ``None`` when it cannot be rebuilt.
-
-    Rebuildable: the built-in layers (exact classes, not subclasses), and Sequential / Graph
-    containers made only of rebuildable modules.
-    """
-    from .graph import Graph
-    from .module import Sequential
-    kind = type(module)
-    if kind is Sequential:
-        parts = [describe(m) for m in module]
-        return None if any(p is None for p in parts) else {"type": "Sequential", "modules": parts}
-    if kind is Graph:
-        nodes = []
-        for name, parents in module._parents.items():
-            arch = describe(module._modules[name])
-            if arch is None:
-                return None
-            nodes.append({"name": name, "parents": list(parents), "module": arch})
-        return {"type": "Graph", "inputs": list(module._inputs), "nodes": nodes, "output": module._out}
-    classes = _builtin_classes()
-    if classes.get(kind.__name__) is not kind:
-        return None
-    config = module.get_config()
-    return None if config is None else {"type": kind.__name__, "config": config}
-
-
-def build(arch):
-    """Rebuild a module (fresh parameters) from ``describe``'s output; ``ValueError`` if invalid."""
-    from .graph import Graph
-    from .module import Sequential
-    if not isinstance(arch, dict) or not isinstance(arch.get("type"), str):
-        raise ValueError(f"architecture: expected {{'type': ...}}, got {str(arch)[:80]!r}")
-    kind = arch["type"]
-    try:
-        if kind == "Sequential":
-            return Sequential(*(build(a) for a in arch["modules"]))
-        if kind == "Graph":
-            g = Graph()
-            for name in arch["inputs"]:
-                g.input(name)
-            for node in arch["nodes"]:
-                g.node(node["name"], build(node["module"]), *node["parents"])
-            g.output(arch["output"])
-            return g
-        cls = _builtin_classes().get(kind)
-        if cls is None:
-            raise ValueError(f"unknown layer type {kind!r}")
-        config = arch.get("config", {})
-        if not isinstance(config, dict):
-            raise ValueError(f"{kind}: config must be an object")
-        return cls(**config)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"architecture: invalid {kind} description ({exc})") from None
 
 
 # -- tree encoding -------------------------------------------------------------------------------
@@ -128,7 +65,7 @@ class _Encoder:
         if isinstance(obj, np.generic):
             return {"__scalar__": self.array(np.asarray(obj))}
         if isinstance(obj, Module):
-            return {"__module__": {"arch": describe(obj), "class": type(obj).__name__,
+            return {"__module__": {"arch": architecture(obj), "class": type(obj).__name__,
                                    "training": obj.training, "state": self.encode(obj.state_dict(), where)}}
         if isinstance(obj, Optimizer):
             return self.encode(obj.state_dict(), where)
@@ -170,7 +107,7 @@ def _decode(node, arrays):
             state = OrderedDict(_decode(val["state"], arrays))
             if val.get("arch") is None:
                 return state  # not a built-in architecture: the caller loads it into their model
-            module = build(val["arch"])
+            module = from_architecture(val["arch"])
             module.load_state_dict(state)
             return module.train(bool(val.get("training", True)))
     return {k: _decode(v, arrays) for k, v in node.items()}
@@ -206,7 +143,6 @@ def save(obj, path, metadata=None):
         kind = "state_dict"
     else:
         kind = "object"
-    from . import __version__
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "nnx_version": __version__, "kind": kind,
         "arrays": {k: {"dtype": a.dtype.str, "shape": list(a.shape)} for k, a in enc.arrays.items()},
@@ -216,40 +152,12 @@ def save(obj, path, metadata=None):
         header_bytes = json.dumps(header, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise TypeError(f"nnx.save: metadata must be JSON-serialisable ({exc})") from None
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                zf.writestr(HEADER_NAME, header_bytes)
-                for name, a in enc.arrays.items():
-                    with zf.open(f"{name}.npy", "w", force_zip64=a.nbytes > (1 << 30)) as member:
-                        np.lib.format.write_array(member, a, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.writestr(HEADER_NAME, header_bytes)
+        for name, a in enc.arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=a.nbytes > (1 << 30)) as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
     return path
-
-
-def _fsync_dir(folder):
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- load ----------------------------------------------------------------------------------------

@@ -21,12 +21,12 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
-from . import _config, kernels
-from ._validation import check_positive_int
+from .. import _config, _malloc, kernels
+from .._validation import check_positive_int
+from ..datasets.loader import DataLoader
+from ..layers.dropout import Dropout
+from ..module import Module
 from .callbacks import LRScheduler, check_callbacks
-from .datasets.loader import DataLoader
-from .layers.dropout import Dropout
-from .module import Module
 
 
 class History:
@@ -192,8 +192,12 @@ class Trainer:
             Seeds the shuffling and every Dropout layer's masks (their generators are replaced).
             None draws a seed, recorded in ``history.params["seed"]`` to reproduce the run.
         shuffle : bool, default True
+
+        Training tunes glibc's malloc for the process first (``nnx.tune_malloc``: activations
+        are reused instead of page-faulted back in every step).
         """
         where = "fit"
+        _malloc.tune()
         epochs = check_positive_int(epochs, "epochs", where)
         batch_size = check_positive_int(batch_size, "batch_size", where)
         train_data = _check_data(train_data, "train_data", where)

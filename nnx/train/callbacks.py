@@ -9,11 +9,11 @@ import csv
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
-from ._validation import check_real
+from .._validation import check_real
+from ..io.atomic import atomic_write
 
 
 class Callback:
@@ -159,7 +159,7 @@ class ModelCheckpoint(Callback):
         self._monitor.best = None
 
     def _save(self, trainer, epoch, logs):
-        from .serialization import save
+        from ..io.checkpoint import save
         path = self.path.format(**logs) if "{" in self.path else self.path
         obj = trainer.model
         if self.save_optimizer:
@@ -238,16 +238,8 @@ class JSONLogger(Callback):
         h = trainer.history
         doc = {"params": h.params, "epochs": [{k: _plain(v) for k, v in e.items()} for e in h.epochs],
                "interrupted": h.interrupted, "stop_reason": h.stop_reason}
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.tmp-", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, indent=1)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(self.path, "w") as f:
+            json.dump(doc, f, indent=1)
 
     def on_epoch_end(self, trainer, epoch, logs):
         self._write(trainer)

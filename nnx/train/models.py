@@ -1,9 +1,9 @@
 """Ready-made models of the course, sized from the input shape (used by ``python -m nnx train``)."""
 import numpy as np
 
-from ._validation import as_generator, check_positive_int
-from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
-from .module import Sequential
+from .._validation import as_generator, check_positive_int
+from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from ..module import Sequential
 
 
 def _shape(input_shape, where):

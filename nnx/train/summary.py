@@ -1,9 +1,9 @@
 """nnx.summary: a table of each layer's output shape, parameter count and forward FLOPs."""
 import numpy as np
 
-from .graph import Graph
-from .layers import AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, Maxout, MaxPool2d
-from .module import Module, Sequential
+from ..graph import Graph
+from ..layers import AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, Maxout, MaxPool2d
+from ..module import Module, Sequential
 
 
 def _flops(m, inputs, y):

@@ -1,0 +1,45 @@
+"""One way to write a file so that a crash never leaves a torn one."""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb", **open_kw):
+    """Write ``path`` through a temporary file in the same folder: on success it is flushed,
+    ``fsync``\\ ed and ``os.replace``\\ d over ``path`` (then the folder is fsynced), so readers see
+    the old file or the new one, never a half-written one; on any exception, Ctrl-C included,
+    the temporary file is removed and ``path`` is untouched.
+
+    The new file gets the permissions of the file it replaces, or the usual ``0666 & ~umask``
+    for a new one (a bare ``mkstemp`` file would be 0600). A killed process can leave a
+    ``.<name>.tmp-*`` file behind; it never replaces anything and may be deleted.
+    """
+    path = os.fspath(path)
+    if not path or os.path.isdir(path):
+        raise ValueError(f"atomic_write: path: expected a file name, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        perms = os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        perms = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, mode, **open_kw) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, perms)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (POSIX); folders may not open elsewhere
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
