@@ -42,13 +42,14 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
  * image as the rows of its column matrix without building it. */
 #define NNX_GEMM_TILES_BODY(T, V, VU, NV)                                                     \
 {                                                                                             \
-    T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * NNX_V * (NV) * sizeof(T));                \
+    enum { L = (int)(sizeof(V) / sizeof(T)) }; /* lanes of V; NV * L columns per panel */     \
+    T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * L * (NV) * sizeof(T));                    \
     if (panel == NULL) return -1;                                                             \
-    for (ptrdiff_t j0 = 0; j0 < N; j0 += NNX_V * (NV)) {                                      \
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += L * (NV)) {                                      \
         for (ptrdiff_t k = 0; k < K; k++)                                                     \
             for (int v = 0; v < (NV); v++)                                                    \
-                *(VU *)(panel + (k * (NV) + v) * NNX_V) =                                     \
-                    *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0 + v * NNX_V);           \
+                *(VU *)(panel + (k * (NV) + v) * L) =                                     \
+                    *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0 + v * L);           \
         for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_MR) {                                        \
             T *c = C + m0 * ldc + j0;                                                         \
             const T *ar[NNX_MR];                                                              \
@@ -57,11 +58,11 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
             V acc[NNX_MR][NV];                                                                \
             for (int r = 0; r < NNX_MR; r++)                                                  \
                 for (int v = 0; v < (NV); v++)                                                \
-                    acc[r][v] = accumulate ? *(const VU *)(c + r * ldc + v * NNX_V) : (V){0}; \
+                    acc[r][v] = accumulate ? *(const VU *)(c + r * ldc + v * L) : (V){0}; \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 V bk[NV];                                                                     \
                 for (int v = 0; v < (NV); v++)                                                \
-                    bk[v] = *(const VU *)(panel + (k * (NV) + v) * NNX_V);                    \
+                    bk[v] = *(const VU *)(panel + (k * (NV) + v) * L);                    \
                 for (int r = 0; r < NNX_MR; r++) {                                            \
                     const T a = ar[r][k];                                                     \
                     for (int v = 0; v < (NV); v++) acc[r][v] += a * bk[v];                    \
@@ -69,7 +70,7 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
             }                                                                                 \
             for (int r = 0; r < NNX_MR; r++)                                                  \
                 for (int v = 0; v < (NV); v++)                                                \
-                    *(VU *)(c + r * ldc + v * NNX_V) = acc[r][v];                             \
+                    *(VU *)(c + r * ldc + v * L) = acc[r][v];                             \
         }                                                                                     \
     }                                                                                         \
     free(panel);                                                                              \
@@ -80,14 +81,22 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
     (ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda, const ptrdiff_t *aoff, \
      const T *B, ptrdiff_t ldb, const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate)
 
+/* 16 columns as two 8-float (four 4-double) vectors: one ymm each on AVX2. As one 64-byte
+ * vector gcc 12 lowered them for AVX2 through the stack (LeNet-5 conv ~3x slower on Zen 3). */
+typedef float nnx_v8f __attribute__((vector_size(32)));
+typedef float nnx_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef double nnx_v4d __attribute__((vector_size(32)));
+typedef double nnx_v4d_u __attribute__((vector_size(32), aligned(8)));
+
 NNX_MULTIVERSION static int nnx_gemm_tiles_x16_f32 NNX_GEMM_TILES_ARGS(float)
-NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 1)
+NNX_GEMM_TILES_BODY(float, nnx_v8f, nnx_v8f_u, 2)
 
 NNX_MULTIVERSION static int nnx_gemm_tiles_f64 NNX_GEMM_TILES_ARGS(double)
-NNX_GEMM_TILES_BODY(double, nnx_v16d, nnx_v16d_u, 1)
+NNX_GEMM_TILES_BODY(double, nnx_v4d, nnx_v4d_u, 4)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && (__GNUC__ >= 11)
+#define NNX_GEMM_HAVE_WIDE 1
 __attribute__((target("arch=x86-64-v4")))
 static int nnx_gemm_tiles_x32_f32 NNX_GEMM_TILES_ARGS(float)
 NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 2)
@@ -106,6 +115,7 @@ static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
         M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
 }
 #else
+#define NNX_GEMM_HAVE_WIDE 0
 #define nnx_gemm_tiles_f32 nnx_gemm_tiles_x16_f32
 #endif
 
@@ -118,28 +128,35 @@ static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
  * across its lanes in a fixed pairwise order, so the sum order never depends on threads. */
 #define NNX_NT_B 4
 
-#define NNX_DEFINE_GEMM_NT(NAME, T, V, VU)                                                    \
-NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
+#define NNX_DEFINE_GEMM_NT(NAME, ATTR, T, V, VU)                                              \
+ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
                                   const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
                                   const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate) \
 {                                                                                             \
+    enum { L = (int)(sizeof(V) / sizeof(T)), H = NNX_V / L }; /* NNX_V lanes as H vectors */  \
     for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_NT_B) {                                          \
         for (ptrdiff_t n0 = 0; n0 < N; n0 += NNX_NT_B) {                                      \
-            V acc[NNX_NT_B][NNX_NT_B];                                                        \
+            V acc[NNX_NT_B][NNX_NT_B][H];                                                     \
+            const T *brow[NNX_NT_B];                                                          \
+            for (int q = 0; q < NNX_NT_B; q++)                                                \
+                brow[q] = B + (boff ? boff[n0 + q] : (n0 + q) * ldb);                         \
             for (int r = 0; r < NNX_NT_B; r++)                                                \
-                for (int q = 0; q < NNX_NT_B; q++) acc[r][q] = (V){0};                        \
-            for (ptrdiff_t k = 0; k < K; k += NNX_V) {                                        \
-                V av[NNX_NT_B], bv[NNX_NT_B];                                                 \
-                for (int r = 0; r < NNX_NT_B; r++) av[r] = *(const VU *)(A + (m0 + r) * lda + k); \
                 for (int q = 0; q < NNX_NT_B; q++)                                            \
-                    bv[q] = *(const VU *)(B + (boff ? boff[n0 + q] : (n0 + q) * ldb) + k);    \
-                for (int r = 0; r < NNX_NT_B; r++)                                            \
-                    for (int q = 0; q < NNX_NT_B; q++) acc[r][q] += av[r] * bv[q];            \
+                    for (int h = 0; h < H; h++) acc[r][q][h] = (V){0};                        \
+            for (ptrdiff_t k = 0; k < K; k += NNX_V) {                                        \
+                for (int h = 0; h < H; h++) {                                                 \
+                    V av[NNX_NT_B], bv[NNX_NT_B];                                             \
+                    for (int r = 0; r < NNX_NT_B; r++)                                        \
+                        av[r] = *(const VU *)(A + (m0 + r) * lda + k + h * L);                \
+                    for (int q = 0; q < NNX_NT_B; q++) bv[q] = *(const VU *)(brow[q] + k + h * L); \
+                    for (int r = 0; r < NNX_NT_B; r++)                                        \
+                        for (int q = 0; q < NNX_NT_B; q++) acc[r][q][h] += av[r] * bv[q];     \
+                }                                                                             \
             }                                                                                 \
             for (int r = 0; r < NNX_NT_B; r++)                                                \
                 for (int q = 0; q < NNX_NT_B; q++) {                                          \
                     T lanes[NNX_V];                                                           \
-                    *(VU *)lanes = acc[r][q];                                                 \
+                    for (int h = 0; h < H; h++) *(VU *)(lanes + h * L) = acc[r][q][h];        \
                     for (int w = NNX_V / 2; w > 0; w /= 2)                                    \
                         for (int l = 0; l < w; l++) lanes[l] += lanes[l + w];                 \
                     T *c = C + (m0 + r) * ldc + n0 + q;                                       \
@@ -149,7 +166,14 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
     }                                                                                         \
 }
 
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f32, float, nnx_v16f, nnx_v16f_u)
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, double, nnx_v16d, nnx_v16d_u)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x8_f32, NNX_MULTIVERSION, float, nnx_v8f, nnx_v8f_u)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, NNX_MULTIVERSION, double, nnx_v4d, nnx_v4d_u)
+#if NNX_GEMM_HAVE_WIDE
+/* AVX-512: the 16 lanes in one zmm (same per-lane sums and reduction, so the same bits) */
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x16_f32, __attribute__((target("arch=x86-64-v4"))), float, nnx_v16f, nnx_v16f_u)
+#define nnx_gemm_nt_f32(...) (nnx_gemm_wide_ok ? nnx_gemm_nt_x16_f32 : nnx_gemm_nt_x8_f32)(__VA_ARGS__)
+#else
+#define nnx_gemm_nt_f32 nnx_gemm_nt_x8_f32
+#endif
 
 #endif
