@@ -5,10 +5,19 @@ kernel tier lives with the tiers, in :mod:`nnx.kernels`; this module imports not
 but ``_validation``, so every other module may import it.
 """
 import os
+import warnings
 
 from ._validation import check_positive_int
 
 _state = {"n_threads": None}
+MAX_THREADS = 1024  # OpenMP allocates per-thread state up front: 10**9 threads end the process
+
+
+def _check_threads(n, name):
+    n = check_positive_int(n, name)
+    if n > MAX_THREADS:
+        raise ValueError(f"{name}: expected at most {MAX_THREADS} threads, got {n}")
+    return n
 
 
 def _usable_cpus():
@@ -31,9 +40,12 @@ def set_num_threads(n):
     Raises
     ------
     TypeError, ValueError
-        When ``n`` is not a positive integer.
+        When ``n`` is not an integer in 1..1024; a ``RuntimeWarning`` above the usable CPUs.
     """
-    n = check_positive_int(n, "n")
+    n = _check_threads(n, "n")
+    if n > _usable_cpus():
+        warnings.warn(f"nnx.set_num_threads({n}): more threads than the {_usable_cpus()} usable CPUs; "
+                      "they will take turns on the cores and run slower", RuntimeWarning, stacklevel=2)
     _state["n_threads"] = n
     try:
         from threadpoolctl import threadpool_limits
@@ -47,4 +59,4 @@ def resolve_threads(n_threads):
 
     ``None`` means the global setting; ``0``, negatives and non-integers raise.
     """
-    return get_num_threads() if n_threads is None else check_positive_int(n_threads, "n_threads")
+    return get_num_threads() if n_threads is None else _check_threads(n_threads, "n_threads")

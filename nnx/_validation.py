@@ -3,6 +3,7 @@
 Each check raises ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, bad
 value) with a message naming the argument, what was expected and what came.
 """
+import math
 import numbers
 import operator
 
@@ -96,18 +97,19 @@ def check_positive_int(value, name, where=""):
 
 def check_real(value, name, where="", low=None, high=None, low_open=False, high_open=False):
     """Return ``value`` as float if it is a finite real number within the given bounds."""
-    label = _where(name, where)
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{label}: expected a real number, got {value!r}")
+    # Optimizer steps check several scalars per parameter: plain floats and ints take the cheap
+    # path (no ABC isinstance, math.isfinite), and the message is only built on failure.
+    if type(value) is not float and (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)):
+        raise TypeError(f"{_where(name, where)}: expected a real number, got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{label}: expected a finite number, got {value}")
+    if not math.isfinite(value):
+        raise ValueError(f"{_where(name, where)}: expected a finite number, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
         op = ">" if low_open else ">="
-        raise ValueError(f"{label}: expected a value {op} {low}, got {value}")
+        raise ValueError(f"{_where(name, where)}: expected a value {op} {low}, got {value}")
     if high is not None and (value > high or (high_open and value == high)):
         op = "<" if high_open else "<="
-        raise ValueError(f"{label}: expected a value {op} {high}, got {value}")
+        raise ValueError(f"{_where(name, where)}: expected a value {op} {high}, got {value}")
     return value
 
 

@@ -127,7 +127,23 @@ def _load_model(path):
     if not isinstance(model, nnx.Module):
         raise CLIError(f"{path}: holds a {type(model).__name__}, not a model nnx can rebuild (save a "
                        "Sequential/Graph of built-in layers with nnx.save(model, path))")
-    return model, header.get("metadata", {})
+    meta = header.get("metadata", {})
+    ok = isinstance(meta, dict) and all(check(meta[key]) for key, check in _META.items() if key in meta)
+    if not ok:
+        raise CLIError(f"{path}: unusable metadata (input_shape, normalize or classes of the wrong type)")
+    return model, meta
+
+
+def _number(v):
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+
+
+_META = {  # what the CLI reads from a checkpoint's metadata, and the form each must have
+    "input_shape": lambda v: isinstance(v, list) and 1 <= len(v) <= 3
+    and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 16 for s in v),
+    "normalize": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)) and v[1] > 0,
+    "classes": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+}
 
 
 def _check_input(meta, shape, path):
@@ -149,8 +165,9 @@ def cmd_evaluate(args):
     print(f"{args.path} on {args.data} test set ({res['n']} images)")
     print(f"loss: {res['loss']:.4f}")
     print(f"top-2 accuracy: {nnx.metrics.top_k_accuracy(yt, scores, k=2):.4f}")
+    names = meta.get("classes")
     print(nnx.metrics.classification_report(yt, scores, num_classes=scores.shape[1],
-                                            class_names=meta.get("classes")))
+                                            class_names=[printable(c) for c in names] if names else None))
     print(f"accuracy: {res['accuracy']:.4f}")
     return EXIT_OK
 
@@ -180,7 +197,7 @@ def cmd_predict(args):
     scores = nnx.predict(model, x)
     z = scores - scores.max(axis=1, keepdims=True)
     prob = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    classes = meta.get("classes") or [str(i) for i in range(scores.shape[1])]
+    classes = [printable(c) for c in (meta.get("classes") or range(scores.shape[1]))]
     if head == SIGNATURE:
         order = np.argsort(-prob[0], kind="stable")
         best = order[0]
@@ -317,9 +334,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("nnx: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
+    except Exception as exc:  # one line for anything; the traceback only with --debug
         if args.debug:
             raise
-        msg = str(exc) or type(exc).__name__
-        print(f"nnx: error: {msg}", file=sys.stderr)
+        expected = isinstance(exc, CLIError | ValueError | TypeError | OSError | ImportError)
+        msg = str(exc) if expected and str(exc) else f"{type(exc).__name__}: {exc} (a bug? rerun with --debug)"
+        print(f"nnx: error: {printable(msg)}", file=sys.stderr)
         return EXIT_FAIL
+
+
+def printable(text):
+    """``text`` with control characters (terminal escapes from a file's metadata) shown as '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))

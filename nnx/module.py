@@ -115,9 +115,10 @@ class Module:
 
     Subclasses implement ``forward(*inputs)`` and ``backward(grad_out, *, input_grad=True)``:
     backward adds parameter gradients with ``Parameter.accumulate`` and returns the gradient
-    w.r.t. the input, or ``None`` with ``input_grad=False`` (the input is the data: its
-    gradient is not wanted, and e.g. the first Linear skips its largest GEMM). A layer may
-    also offer to ``fuse`` with the module after it (see ``Sequential``).
+    w.r.t. the input. ``input_grad=False`` says the input is the data, whose gradient nobody
+    wants: layers with parameters then skip it and return ``None`` (the first Linear skips its
+    largest GEMM), containers return ``None``, and cheap parameter-free layers may ignore it.
+    A layer may also offer to ``fuse`` with the module after it (see ``Sequential``).
     """
 
     def __init_subclass__(cls, **kw):
@@ -311,10 +312,17 @@ class Module:
                     f"load_state_dict: {key}: dtype mismatch, the module has {dst.dtype}, "
                     f"the state dict has {src.dtype}"
                 )
+        for name, mod in self.named_modules():
+            mod._check_state({k[len(name) + 1:] if name else k: np.asarray(v) for k, v in state_dict.items()
+                              if not name or k.startswith(name + ".")})
         for key, dst in targets.items():
             if key in state_dict:
                 np.copyto(dst, np.asarray(state_dict[key]))
         return IncompatibleKeys(missing, unexpected)
+
+    def _check_state(self, state):
+        """Refuse values this module cannot hold (``state``: its own entries, by local name),
+        before ``load_state_dict`` copies anything; raise ``StateDictError``. Default: any."""
 
     def _cast(self, dtype):
         """Convert parameters, gradients and buffers in place to ``dtype`` (used by gradcheck)."""
@@ -367,12 +375,8 @@ class Sequential(Module):
 
     def __init__(self, *modules):
         super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(
-                    f"Sequential: argument {i}: expected an nnx.Module, got {type(m).__name__}"
-                )
-            setattr(self, str(i), m)
+        for m in modules:
+            self.append(m)
 
     #: Ask every module to ``fuse`` with the next one (the modules, their parameters, caches
     #: and backward passes stay as they are; only the forward runs in fewer passes).
@@ -400,7 +404,7 @@ class Sequential(Module):
         mods = list(self._modules.values())
         for i in range(len(mods) - 1, -1, -1):
             grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
-        return grad_out
+        return grad_out if input_grad else None
 
     def get_config(self):
         parts = [architecture(m) for m in self]
@@ -429,9 +433,13 @@ class Sequential(Module):
 
     def append(self, module):
         """Add ``module`` at the end; return ``self``."""
+        i = len(self._modules)
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append: expected an nnx.Module, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+            raise TypeError(f"Sequential: module {i}: expected an nnx.Module, got {type(module).__name__}")
+        if any(m is module for m in self._modules.values()):
+            raise ValueError(f"Sequential: module {i}: this {type(module).__name__} instance is already in the "
+                             "Sequential (its forward cache would be overwritten); build a new one")
+        setattr(self, str(i), module)
         return self
 
 

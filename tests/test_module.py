@@ -17,8 +17,11 @@ def test_named_parameters_are_dotted_like_torch():
 
 
 def test_parameters_is_a_generator_and_shared_parameter_appears_once():
-    lin = nnx.Linear(3, 3)
-    model = nnx.Sequential(lin, nnx.ReLU(), lin)
+    # tied weights: two layers sharing Parameters (one module twice in a Sequential is refused:
+    # the second forward would overwrite the first one's cache)
+    lin, tied = nnx.Linear(3, 3), nnx.Linear(3, 3)
+    tied.weight, tied.bias = lin.weight, lin.bias
+    model = nnx.Sequential(lin, nnx.ReLU(), tied)
     params = model.parameters()
     assert next(params) is lin.weight
     assert len(list(model.parameters())) == 2

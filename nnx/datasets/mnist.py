@@ -1,8 +1,8 @@
 """MNIST and Fashion-MNIST from the original IDX ``.gz`` files.
 
-Where the files are looked for, in order: ``root`` (if given), ``$NNX_DATA_DIR``, then the user
-cache (``$XDG_CACHE_HOME/nnx`` or ``~/.cache/nnx``); in each, ``<dir>/<kind>/`` and then
-``<dir>/`` itself. ``download=True`` fetches missing files from a mirror list into ``root``
+Where the files are looked for: ``root`` when it is given (and nowhere else), otherwise
+``$NNX_DATA_DIR``, then the user cache (``$XDG_CACHE_HOME/nnx`` or ``~/.cache/nnx``); in each,
+``<dir>/<kind>/`` and then ``<dir>/`` itself. ``download=True`` fetches missing files from a mirror list into ``root``
 (or the cache), verifying each file's published MD5 and writing through
 ``nnx.io.atomic_write``, so an interrupted download never leaves a half-written file behind.
 """
@@ -50,10 +50,12 @@ def cache_dir():
 
 
 def _candidates(root, kind):
-    bases = [Path(root)] if root is not None else []
-    if os.environ.get("NNX_DATA_DIR"):
-        bases.append(Path(os.environ["NNX_DATA_DIR"]))
-    bases.append(cache_dir())
+    """Where the files are looked for: an explicit ``root`` only, else $NNX_DATA_DIR and the cache."""
+    if root is not None:
+        bases = [Path(root)]
+    else:
+        bases = [Path(os.environ["NNX_DATA_DIR"])] if os.environ.get("NNX_DATA_DIR") else []
+        bases.append(cache_dir())
     out = []
     for b in bases:
         out += [b / kind, b]

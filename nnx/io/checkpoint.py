@@ -23,6 +23,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -37,6 +38,7 @@ FORMAT_VERSION = 1
 HEADER_NAME = "nnx.json"
 _MAX_HEADER_BYTES = 16 << 20
 _NPY_HEADER_MAX = 10000
+_MAX_DEPTH = 64  # JSON nesting: a model tree of Sequentials/Graphs, far below Python's recursion limit
 # Deflate expands at most ~1032:1; a member that claims more is forged (we write stored members).
 _MAX_INFLATE = 1100
 _ALLOWED_KINDS = "biufc"
@@ -162,6 +164,8 @@ def save(obj, path, metadata=None):
 
 # -- load ----------------------------------------------------------------------------------------
 def _open(path):
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"nnx.load: path: expected a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nnx.load: no such file: {path!r}")
@@ -172,9 +176,25 @@ def _open(path):
         raise ValueError(f"nnx.load: {path!r} is not an nnx checkpoint (not a zip/.npz file)")
     try:
         zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise ValueError(f"nnx.load: {path!r} is truncated or corrupt ({exc})") from None
+    names = [info.filename for info in zf.infolist()]
+    bad = [i.filename for i in zf.infolist() if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    if len(set(names)) != len(names) or bad:
+        zf.close()
+        why = f"members compressed other than stored/deflate: {bad[:3]}" if bad else "duplicate member names"
+        raise ValueError(f"nnx.load: {path!r}: refused ({why})")
     return zf, size
+
+
+def _read_member(zf, info, limit):
+    """At most ``limit`` bytes of a member, inflated in bounded steps: a member whose data inflates
+    past what it declares (a zip bomb) is cut there instead of being inflated whole."""
+    with zf.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit or len(data) != info.file_size:
+        raise ValueError(f"member {info.filename!r} holds more or less than its declared {info.file_size} bytes")
+    return data
 
 
 def _read_header(zf, path):
@@ -186,14 +206,15 @@ def _read_header(zf, path):
     if info.file_size > _MAX_HEADER_BYTES:
         raise ValueError(f"nnx.load: {path!r}: header of {info.file_size} bytes is too large")
     try:
-        header = json.loads(zf.read(HEADER_NAME).decode("utf-8"))
-    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        header = json.loads(_read_member(zf, info, info.file_size).decode("utf-8"))
+        _check_depth(header, _MAX_DEPTH)
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, ValueError, RecursionError, zlib.error) as exc:
         raise ValueError(f"nnx.load: {path!r}: unreadable header ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"nnx.load: {path!r}: not an nnx checkpoint (header format is not 'nnx')")
     version = header.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError(f"nnx.load: {path!r}: header has no valid format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"nnx.load: {path!r}: header has no valid format_version (got {version!r})")
     if version > FORMAT_VERSION:
         raise ValueError(f"nnx.load: {path!r} uses format version {version}, written by nnx "
                          f"{header.get('nnx_version', '?')}; this nnx reads up to version "
@@ -201,6 +222,17 @@ def _read_header(zf, path):
     if not isinstance(header.get("arrays"), dict):
         raise ValueError(f"nnx.load: {path!r}: header has no array table")
     return header
+
+
+def _check_depth(node, depth):
+    """Refuse JSON nested deeper than ``depth`` (decoding it would recurse that deep)."""
+    stack = [(node, depth)]
+    while stack:
+        node, left = stack.pop()
+        if isinstance(node, dict | list):
+            if left == 0:
+                raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
+            stack += [(v, left - 1) for v in (node.values() if isinstance(node, dict) else node)]
 
 
 def load_header(path):
@@ -215,7 +247,10 @@ def _check_member(zf, name, spec, path, file_size):
     where = f"nnx.load: {path!r}: array {name!r}"
     try:
         dtype = np.dtype(spec["dtype"])
-        shape = tuple(int(s) for s in spec["shape"])
+        shape = spec["shape"]
+        if not isinstance(shape, list) or any(type(s) is not int for s in shape) or len(shape) > 32:
+            raise ValueError(f"shape must be a list of at most 32 ints, got {shape!r}")
+        shape = tuple(shape)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad entry in the header ({exc})") from None
     if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject or any(s < 0 for s in shape):
@@ -285,10 +320,9 @@ def load_with_header(path):
                 raise ValueError(f"nnx.load: {path_s!r}: bad array table in the header")
             info = _check_member(zf, name, spec, path_s, file_size)
             try:
-                with zf.open(info) as f:
-                    data = io.BytesIO(f.read())
+                data = io.BytesIO(_read_member(zf, info, info.file_size))
                 arrays[name] = np.lib.format.read_array(data, allow_pickle=False)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
                 raise ValueError(f"nnx.load: {path_s!r}: array {name!r} is corrupt ({exc})") from None
     try:
         obj = _decode(header.get("tree"), arrays)

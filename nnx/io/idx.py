@@ -13,36 +13,50 @@ from .atomic import atomic_write
 _MAGIC = {1: 2049, 3: 2051}  # IDX magic by number of dimensions (unsigned-byte data)
 
 
+MAX_BYTES = 1 << 34  # 16 GiB: larger IDX payloads are refused before anything is read
+
+
 def read_idx(path, ndim):
-    """Parse one IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed or raw).
+    """Parse one IDX file of unsigned bytes with ``ndim`` (1 or 3) dimensions, gzip-compressed or
+    raw. The payload is read in one bounded step: never more than the header declares (plus one
+    byte to notice extra data), so a forged header or a gzip bomb cannot make it inflate more.
 
     Raises
     ------
     ValueError
         Naming the file, when it is not gzip, is truncated, has the wrong magic number or
-        dimension count, or holds fewer or more bytes than its header declares.
+        dimension count, declares more than 16 GiB, or holds fewer or more bytes than declared.
     """
+    if ndim not in _MAGIC:
+        raise ValueError(f"read_idx: ndim: expected one of {sorted(_MAGIC)}, got {ndim!r}")
     path = Path(path)
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
+    head = 4 + 4 * ndim
     try:
         with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            data = f.read()
+            header = f.read(head)
+            if len(header) < head:
+                raise ValueError(f"read_idx: {path}: truncated header ({len(header)} bytes)")
+            magic = int.from_bytes(header[:4], "big")
+            if magic != _MAGIC[ndim]:
+                raise ValueError(f"read_idx: {path}: bad magic number {magic}, expected {_MAGIC[ndim]} "
+                                 f"(an IDX file of unsigned bytes with {ndim} dimensions)")
+            shape = tuple(int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+            size = 1
+            for d in shape:  # Python ints: a product that would overflow int64 is just large
+                size *= d
+            if size > MAX_BYTES:
+                raise ValueError(f"read_idx: {path}: header declares shape {shape} ({size} bytes), more "
+                                 f"than the {MAX_BYTES} this reader accepts")
+            data = f.read(size + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"read_idx: {path}: not a readable gzip file ({exc})") from exc
-    head = 4 + 4 * ndim
-    if len(data) < head:
-        raise ValueError(f"read_idx: {path}: truncated header ({len(data)} bytes)")
-    magic = int.from_bytes(data[:4], "big")
-    if magic != _MAGIC[ndim]:
-        raise ValueError(f"read_idx: {path}: bad magic number {magic}, expected {_MAGIC[ndim]} "
-                         f"(an IDX file of unsigned bytes with {ndim} dimensions)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expect = head + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expect:
-        raise ValueError(f"read_idx: {path}: header declares shape {shape} ({expect} bytes) but "
-                         f"the file holds {len(data)} bytes (truncated or corrupt)")
-    return np.frombuffer(data, dtype=np.uint8, offset=head).reshape(shape)
+    if len(data) != size:
+        held = "more than that" if len(data) > size else f"{len(data)}"
+        raise ValueError(f"read_idx: {path}: header declares shape {shape} ({size} data bytes) but the "
+                         f"file holds {held} (truncated or corrupt)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def md5(path):

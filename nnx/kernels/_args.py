@@ -1,5 +1,7 @@
 """Argument checks shared by the three tiers, so every tier refuses the same bad input with
 the same message before any arithmetic (and, for the compiled tier, before any nogil code)."""
+import math
+
 import numpy as np
 
 from .._validation import check_array, check_labels, check_real
@@ -42,12 +44,13 @@ def gemm_args(a, b, trans_a, trans_b, out, beta):
         if beta != 0.0:
             raise ValueError(f"{where}: beta={beta} needs an `out` array to accumulate into")
     else:
-        check_out(out, (m, n), a.dtype, where)
+        check_out(out, (m, n), a.dtype, where, inputs=((a, "a"), (b, "b")))
     return a, b, m, n, k, out, beta
 
 
-def check_out(out, shape, dtype, where, name="out"):
-    """An output array must match exactly: it is written in place, never reallocated."""
+def check_out(out, shape, dtype, where, name="out", inputs=()):
+    """An output array must match exactly (it is written in place, never reallocated) and not
+    overlap any of ``inputs`` (``(array, name)`` pairs), which the kernel still reads."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{where}: {name}: expected a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -56,6 +59,9 @@ def check_out(out, shape, dtype, where, name="out"):
         raise ValueError(f"{where}: {name}: expected shape {tuple(shape)}, got {out.shape}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"{where}: {name}: expected a writeable C-contiguous array")
+    for arr, other in inputs:
+        if np.shares_memory(out, arr):
+            raise ValueError(f"{where}: {name}: overlaps the input {other}; pass a separate array")
 
 
 def relu_forward_args(x):
@@ -102,7 +108,8 @@ def optim_args(where, param, grad, state, needed, **scalars):
     ``scalars`` are finite numbers >= 0.
     """
     for name, value in scalars.items():
-        check_real(value, name, where=where, low=0)
+        if not (type(value) is float and 0.0 <= value < math.inf):  # the common case, cheaply
+            check_real(value, name, where=where, low=0)
     for name in needed:
         if state[name] is None:
             raise ValueError(f"{where}: {name}: required with these hyper-parameters, got None")
@@ -146,10 +153,16 @@ def pair(value, name, where, minimum=1):
     for v in vals:
         if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
             raise TypeError(f"{where}: {name}: expected an int or a pair of ints, got {value!r}")
-        if v < minimum:
-            raise ValueError(f"{where}: {name}: expected values >= {minimum}, got {value!r}")
+        if not minimum <= v <= MAX_EXTENT:
+            raise ValueError(f"{where}: {name}: expected values in [{minimum}, {MAX_EXTENT}], got {value!r}")
         out.append(int(v))
     return tuple(out)
+
+
+# Window sizes, strides and paddings, and a padded plane's pixels, stay within a C int, and a
+# padded sample within MAX_PADDED elements: the compiled tier keeps one per thread as scratch.
+MAX_EXTENT = 2**31 - 1
+MAX_PADDED = 2**31
 
 
 def conv_geometry(x_shape, kh, kw, stride, pad, where):
@@ -157,8 +170,11 @@ def conv_geometry(x_shape, kh, kw, stride, pad, where):
     kh, kw = pair((kh, kw), "kernel size", where)
     sh, sw = pair(stride, "stride", where)
     ph, pw = pair(pad, "pad", where, minimum=0)
-    _, _, h, w = x_shape
+    _, c, h, w = x_shape
     hp, wp = h + 2 * ph, w + 2 * pw
+    if c * hp * wp > MAX_PADDED:
+        raise ValueError(f"{where}: padded input of {c}x{hp}x{wp} per sample is too large (at most "
+                         f"{MAX_PADDED} elements); check pad {(ph, pw)} and the input shape {tuple(x_shape)}")
     if kh > hp or kw > wp:
         raise ValueError(
             f"{where}: input too small for the kernel: padded input is {hp}x{wp}, kernel is "
@@ -201,9 +217,8 @@ def shape4(x_shape, where, name="x_shape"):
     return shape
 
 
-def conv2d_forward_args(x, w, b, stride, pad, relu):
+def conv2d_forward_args(x, w, b, stride, pad, relu, where="conv2d_forward"):
     """Validate every argument of conv2d_forward; return ``(x, w, b, sh, sw, ph, pw, oh, ow, relu)``."""
-    where = "conv2d_forward"
     relu = flag(relu, "relu", where)
     x = images(x, where)
     w = check_array(w, "w", ndim=4, dtype=x.dtype, where=where)
@@ -223,15 +238,31 @@ def conv2d_forward_args(x, w, b, stride, pad, relu):
     return (x, w, b, *geo[2:], relu)
 
 
-def conv2d_backward_args(dy, cache, where="conv2d_backward"):
+def conv2d_backward_args(dy, cache, input_grad, where="conv2d_backward"):
+    """Validate dy and the forward's cache; return ``(dy, checked cache, input_grad)``.
+
+    A cache is a plain object that code can change or forge, and the compiled tier's nogil
+    code trusts its geometry: so all of it is checked again, against itself, and the backward
+    pass runs on the checked copy.
+    """
     if not isinstance(cache, ConvCache):
         raise TypeError(f"{where}: cache: expected the cache returned by conv2d_forward, got "
                         f"{type(cache).__name__}")
-    dy = check_array(dy, "dy", ndim=4, dtype=cache.x.dtype, where=where)
-    expect = (cache.x.shape[0], cache.w.shape[0], *cache.out_hw)
-    if dy.shape != expect:
-        raise ValueError(f"{where}: dy: expected shape {expect} (the forward output), got {dy.shape}")
-    return dy
+    x, w, _, sh, sw, ph, pw, oh, ow, _ = conv2d_forward_args(cache.x, cache.w, None, cache.stride, cache.pad,
+                                                            False, where=f"{where}: cache")
+    if not isinstance(cache.out_hw, tuple | list) or tuple(cache.out_hw) != (oh, ow):
+        raise ValueError(f"{where}: cache: out_hw {cache.out_hw!r} does not match x, w, stride and pad "
+                         f"(which give {(oh, ow)})")
+    cols = cache.cols
+    expect = (w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow)
+    if cols is not None and (not isinstance(cols, np.ndarray) or cols.dtype != x.dtype or cols.shape != expect):
+        raise ValueError(f"{where}: cache: cols must be a {x.dtype} array of shape {expect}")
+    dy = check_array(dy, "dy", ndim=4, dtype=x.dtype, where=where)
+    if dy.shape != (x.shape[0], w.shape[0], oh, ow):
+        raise ValueError(f"{where}: dy: expected shape {(x.shape[0], w.shape[0], oh, ow)} (the forward output), "
+                         f"got {dy.shape}")
+    checked = ConvCache(x, w, bool(cache.has_bias), (sh, sw), (ph, pw), (oh, ow), cols)
+    return dy, checked, flag(input_grad, "input_grad", where)
 
 
 def pool_args(x, k, stride, where):
@@ -335,5 +366,5 @@ def adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, we
                lr=lr, eps=eps, weight_decay=weight_decay)
     check_real(beta1, "beta1", where=where, low=0, high=1, high_open=True)
     check_real(beta2, "beta2", where=where, low=0, high=1, high_open=True)
-    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 1:
-        raise ValueError(f"{where}: step: expected a positive int (1-based), got {step!r}")
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or not 1 <= step < 2**63:
+        raise ValueError(f"{where}: step: expected an int in [1, 2**63) (1-based), got {step!r}")

@@ -169,7 +169,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     """``(dx, dw, db)``; dw is summed from fixed per-chunk partials in chunk order, so it is
     bit-identical for every thread count. ``dx`` is None with ``input_grad=False``."""
-    dy = _args.conv2d_backward_args(dy, cache)
+    dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
     (sh, sw), (ph, pw) = cache.stride, cache.pad
     n = x.shape[0]

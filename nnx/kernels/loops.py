@@ -235,7 +235,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     """Gradients of conv2d_forward: ``(dx, dw, db)``; ``db`` is None without bias and ``dx`` is
     None with ``input_grad=False`` (the first layer of a network needs no input gradient)."""
-    dy = _args.conv2d_backward_args(dy, cache)
+    dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
     (sh, sw), (ph, pw), (oh, ow) = cache.stride, cache.pad, cache.out_hw
     n, c, h, wd = x.shape

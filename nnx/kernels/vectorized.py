@@ -157,7 +157,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
 
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     """``(dx, dw, db)`` from the cached columns: dw = dY cols^T, dx = col2im(W^T dY)."""
-    dy = _args.conv2d_backward_args(dy, cache)
+    dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     w = cache.w
     oc = w.shape[0]
     dy2 = dy.transpose(1, 0, 2, 3).reshape(oc, -1)  # (OC, N*OH*OW)
@@ -176,9 +176,11 @@ def maxpool2d_forward(x, k, stride=None, *, n_threads=None):
     w = x.shape[3]
     win = _windows(x, kh, kw, sh, sw, oh, ow)  # (N, C, kh, kw, OH, OW)
     flat = win.reshape(*x.shape[:2], kh * kw, oh, ow)
-    # NaN must win as in torch: argmax of "isnan, then value" keeps the first NaN/maximum.
+    # As torch (and the other tiers, which scan with `v > best or isnan(v)`): the first maximum,
+    # but a NaN wins, and of several NaNs the last one scanned.
     nan = np.isnan(flat)
-    k_best = np.where(nan.any(axis=2), nan.argmax(axis=2), flat.argmax(axis=2))
+    last_nan = kh * kw - 1 - nan[:, :, ::-1].argmax(axis=2)
+    k_best = np.where(nan.any(axis=2), last_nan, flat.argmax(axis=2))
     y = np.take_along_axis(flat, k_best[:, :, None], axis=2)[:, :, 0]
     i, j = np.divmod(k_best, kw)
     rows = np.arange(oh).reshape(oh, 1) * sh + i

@@ -28,8 +28,6 @@ class ReLU(Module):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         mask = self._need_cache(self._mask)
         return kernels.current().relu_backward(grad_out, mask)
 
@@ -53,8 +51,6 @@ class Sigmoid(Module):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         return kernels.current().sigmoid_backward(grad_out, self._need_cache(self._y))
 
 
@@ -71,8 +67,6 @@ class Tanh(Module):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         return kernels.current().tanh_backward(grad_out, self._need_cache(self._y))
 
 
@@ -91,8 +85,6 @@ class LeakyReLU(Module):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         return kernels.current().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
 
     def get_config(self):
@@ -116,8 +108,6 @@ class ELU(Module):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         x, y = self._need_cache(self._cache)
         return kernels.current().elu_backward(grad_out, x, y, self.alpha)
 

@@ -19,8 +19,6 @@ class Flatten(Module):
         return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         shape = self._need_cache(self._shape)
         n = int(np.prod(shape[1:]))
         if getattr(grad_out, "shape", None) != (shape[0], n):

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import kernels
 from .._validation import check_array, check_dtype, check_positive_int, check_real
-from ..module import Module, Parameter
+from ..module import Module, Parameter, StateDictError
 
 
 class _BatchNorm(Module):
@@ -85,6 +85,12 @@ class _BatchNorm(Module):
             self.weight.accumulate(dgamma)
             self.bias.accumulate(dbeta)
         return dx if input_grad else None
+
+    def _check_state(self, state):
+        var = state.get("running_var")
+        if var is not None and var.dtype.kind == "f" and not (np.isfinite(var).all() and (var >= 0).all()):
+            raise StateDictError(f"load_state_dict: {type(self).__name__}.running_var: expected finite values "
+                                 ">= 0 (a variance), got negative or NaN entries")
 
     def get_config(self):
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,

@@ -35,8 +35,6 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         argmax, shape = self._need_cache(self._cache)
         return kernels.current().maxpool2d_backward(grad_out, argmax, shape)
 
@@ -51,7 +49,5 @@ class AvgPool2d(_Pool2d):
         return y
 
     def backward(self, grad_out, *, input_grad=True):
-        if not input_grad:  # no parameters: nothing to accumulate
-            return None
         shape = self._need_cache(self._cache)
         return kernels.current().avgpool2d_backward(grad_out, shape, self.kernel_size, self.stride)

@@ -116,10 +116,13 @@ class Optimizer:
                     )
                 entry[name] = v
             new_state[id(p)] = entry
+        loaded = []
         for g, saved in zip(self.param_groups, groups, strict=True):
-            for k, v in saved.items():
-                if k != "params":
-                    g[k] = copy.deepcopy(v)
+            full = {**g, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
+            self._validate(full)  # a NaN or negative lr in a file is refused like one in __init__
+            loaded.append(full)
+        for g, full in zip(self.param_groups, loaded, strict=True):
+            g.update(full)
         self.state = new_state
 
     def __repr__(self):
