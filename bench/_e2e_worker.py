@@ -34,8 +34,8 @@ def build(nn, model_name):
 def nnx_step(model_name, threads):
     import nnx
 
+    nnx.tune_malloc()  # first, before anything is allocated (bench/NOTES.md, "malloc tuning")
     nnx.set_num_threads(threads)
-    nnx.tune_malloc()  # what nnx.fit does before training
     m = build(nnx, model_name)
     crit = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
