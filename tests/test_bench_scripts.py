@@ -58,3 +58,13 @@ def test_render_reads_e2e_groups_of_both_json_layouts(report):
     text = report.render_groups({new["group"]: [new], old[0]["group"]: old}, {}, notes=False)
     assert "| nnx | 120 | 120 | 1.20x |" in text
     assert "| nnx | 50 | 50 | 1.25x |" in text and "| torch | 40 | 40 | 1.00x |" in text
+
+
+def test_ab_steps_compares_two_checkouts_round_by_round():
+    # this checkout against itself: two rounds, a few steps each
+    out = subprocess.run([sys.executable, str(BENCH / "ab_steps.py"), str(BENCH.parent), "--model", "mlp",
+                          "--threads", "1", "--rounds", "2", "--steps", "3"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert len(rows) == 2 and "median ratio this / other:" in out.stdout
