@@ -32,7 +32,9 @@ $(PY):
 # (faster rebuilds); `pip install .` from a clean clone uses pyproject's build-system instead.
 $(VENV)/.installed: $(PY) $(SOURCES)
 	$(PIP) install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0" wheel
+	@echo "nnx: building the compiled tier (only the changed extensions; all eight take ~2 minutes)..."
 	$(PIP) install --quiet --no-build-isolation -e ".[test]"
+	@$(PY) -c "import nnx; i = nnx._info.config_info(); print('nnx build: compiled tier', 'OK' if 'cython' in i['tiers'] else 'MISSING', '| OpenMP', {True: 'ON', False: 'OFF (serial)', None: 'n/a'}[i['openmp']])"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -51,6 +53,8 @@ endif
 
 test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 	$(PY) -c "import nnx; nnx.show_config()"
+	@# A source checkout tests its compiled tier: never pass by skipping it.
+	@$(PY) -c "import nnx.kernels as k, sys; sys.exit(0 if k.compiled_available() else 'nnx: the compiled tier is not built; run: make clean && make install')"
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@# The kernel benchmarks once each, untimed, so bench/ never rots (e2e runs only in make bench).
 	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-disable -k "not e2e"
@@ -66,5 +70,5 @@ lint: $(VENV)/.installed
 	PATH=$(abspath $(VENV))/bin:$$PATH cython-lint nnx/kernels
 
 clean:
-	rm -rf build *.egg-info nnx/kernels/_*.c nnx/kernels/*.so nnx/kernels/*.html
+	rm -rf build *.egg-info nnx/kernels/_*.c nnx/kernels/*.so nnx/kernels/*.html $(VENV)/.installed
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -10,6 +10,7 @@ compiler's OpenMP flag. If that fails the kernels are built serially and the bui
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,14 +110,29 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def _depends(name):
+    """The .pxd and .h files extension ``name`` reads, directly or through another header, so
+    that editing one rebuilds the extensions that use it and no other."""
+    found, todo = set(), [f"nnx/kernels/{name}.pyx"] + glob.glob(f"nnx/kernels/{name}.pxd")
+    while todo:
+        text = open(todo.pop()).read()
+        refs = re.findall(r'(?:extern from|#include) "(nnx_\w+\.h)"', text)
+        refs += [f"{m}.pxd" for m in re.findall(r"from \.(\w+) cimport", text)]
+        for ref in refs:
+            path = f"nnx/kernels/{ref}"
+            if path not in found and os.path.exists(path):
+                found.add(path)
+                todo.append(path)
+    return sorted(found | set(glob.glob(f"nnx/kernels/{name}.pxd")))
+
+
 def extensions():
     exts = [
         Extension(
             f"nnx.kernels.{name}",
             [f"nnx/kernels/{name}.pyx"],
             include_dirs=[np.get_include(), "nnx/kernels"],
-            # headers and .pxd files: editing one must rebuild the modules that include it
-            depends=sorted(glob.glob("nnx/kernels/*.h") + glob.glob("nnx/kernels/*.pxd")),
+            depends=_depends(name),
         )
         for name in MODULES
     ]

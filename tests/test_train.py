@@ -145,13 +145,17 @@ def test_progress_bar_on_a_stream_shows_loss_accuracy_and_speed(digits):
         assert piece in text, piece
 
 
-@pytest.mark.parametrize("progress", [False, True])
-def test_progress_off_or_not_a_terminal_prints_nothing(digits, capsys, progress):
+def test_progress_off_prints_nothing_and_no_terminal_prints_one_line_per_epoch(digits, capsys):
     X, y, _, _ = digits
     model, loss, opt = _setup()
-    nnx.fit(model, loss, opt, (X, y), epochs=1, progress=progress, seed=0)  # pytest's stderr is no TTY
+    nnx.fit(model, loss, opt, (X, y), epochs=1, progress=False, seed=0)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+    nnx.fit(model, loss, opt, (X, y), epochs=2, progress=True, seed=0)  # pytest's stderr is no TTY
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == "" and len(lines) == 2 and "\r" not in captured.err
+    assert lines[0].startswith("epoch 1/2: loss ") and "samples/s" in lines[1]
 
 
 # -- callbacks -----------------------------------------------------------------------------------

@@ -187,7 +187,8 @@ class Trainer:
             Evaluated (eval mode) after every epoch: ``val_loss``, ``val_accuracy``.
         batch_size : int, default 32
         progress : bool or stream
-            True: a tqdm bar on stderr when it is a terminal; False: silent; a stream: bar there.
+            True: a tqdm bar on stderr when it is a terminal, else (logs, pipes, CI, notebooks)
+            one line per epoch on stderr, as Keras's verbose=2; False: silent; a stream: bar there.
         seed : int, optional
             Seeds the shuffling and every Dropout layer's masks (their generators are replaced).
             None draws a seed, recorded in ``history.params["seed"]`` to reproduce the run.
@@ -238,6 +239,8 @@ class Trainer:
                 bar.close()
                 if shown:  # the live bar goes; one permanent line per epoch stays
                     tqdm.write(_epoch_line(epochs, logs), file=progress if hasattr(progress, "write") else sys.stderr)
+                elif progress is True:  # no terminal for a bar: the line alone
+                    print(_epoch_line(epochs, logs), file=sys.stderr, flush=True)
                 history.append(logs)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, logs)
