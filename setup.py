@@ -4,6 +4,7 @@ Switches (environment variables):
   NNX_NATIVE=1           add -march=native (faster, but the build only runs on this CPU family)
   NNX_NO_OPENMP=1        skip the OpenMP probe and build the serial kernels
   NNX_CYTHON_ANNOTATE=1  write Cython's HTML annotation next to each .pyx (yellow = Python calls)
+  NNX_METADATA_ONLY=1    install without compiling (make then runs build_ext --inplace)
 
 OpenMP is detected the way scikit-learn does it: compile, link and run a tiny program with the
 compiler's OpenMP flag. If that fails the kernels are built serially and the build says so.
@@ -144,4 +145,7 @@ def extensions():
 
 
 if __name__ == "__main__":
-    setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+    # NNX_METADATA_ONLY=1: install the package without compiling (the Makefile's editable install,
+    # after which `setup.py build_ext --inplace -j 2` compiles, incrementally and in parallel).
+    exts = [] if _env_flag("NNX_METADATA_ONLY") else extensions()
+    setup(ext_modules=exts, cmdclass={"build_ext": BuildExt})
