@@ -68,7 +68,10 @@ def main(argv=None):
         nnx.set_backend(args.backend)
     if args.threads:
         nnx.set_num_threads(args.threads)
-    X_train, y_train, X_test, y_test = nnx.datasets.load_mnist(args.root, args.data, args.download)
+    try:
+        X_train, y_train, X_test, y_test = nnx.datasets.load_mnist(args.root, args.data, args.download)
+    except FileNotFoundError as exc:  # one line saying where nnx looked and how to point it at the files
+        raise SystemExit(f"mnist_lenet5.py: error: {exc}") from None
     if args.train_subset:
         X_train, y_train = X_train[:args.train_subset], y_train[:args.train_subset]
     X_train = (X_train - np.float32(MEAN)) / np.float32(STD)

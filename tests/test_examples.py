@@ -108,3 +108,12 @@ def test_digits_example_writes_plots_and_saves(tmp_path, capsys):
     model.eval()
     np.testing.assert_array_equal(back(x), model(x))
     assert nnx.load_header(tmp_path / "m.npz")["metadata"]["input_shape"] == [64]
+
+
+def test_mnist_example_without_data_says_where_it_looked_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NNX_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)  # an empty cache
+    out = subprocess.run([sys.executable, str(EXAMPLES / "mnist_lenet5.py"), "--epochs", "1"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert "NNX_DATA_DIR" in out.stderr and str(tmp_path) in out.stderr and "Traceback" not in out.stderr
