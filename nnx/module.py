@@ -313,8 +313,9 @@ class Module:
                     f"the state dict has {src.dtype}"
                 )
         for name, mod in self.named_modules():
-            mod._check_state({k[len(name) + 1:] if name else k: np.asarray(v) for k, v in state_dict.items()
-                              if not name or k.startswith(name + ".")})
+            if type(mod)._check_state is not Module._check_state:  # only modules with a rule
+                mod._check_state({k[len(name) + 1:] if name else k: np.asarray(v) for k, v in state_dict.items()
+                                  if not name or k.startswith(name + ".")})
         for key, dst in targets.items():
             if key in state_dict:
                 np.copyto(dst, np.asarray(state_dict[key]))
