@@ -5,6 +5,7 @@
 #   make test              venv + install + pytest (torch conformance opt-in: NNX_TEST_TORCH=1)
 #   make bench             benchmarks (bench/), regenerates bench/README.md
 #   make lint              ruff + cython-lint
+#   make fuzz              fuzz the file readers longer (FUZZ_EXAMPLES=20000 each)
 #   make clean             remove build products (keeps .venv)
 
 PYTHON ?= python3
@@ -22,7 +23,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
-.PHONY: run test bench lint clean install torch
+.PHONY: run test bench lint clean install torch fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,12 @@ bench: $(VENV)/.installed torch
 	@mkdir -p bench/results
 	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
 	$(PY) bench/report.py bench/results/latest.json --chart bench/chart.png > bench/README.md  # + bench/NOTES.md
+
+# Fuzz the file readers (checkpoints, PNG, IDX) with FUZZ_EXAMPLES random mutations each
+# (make test runs a fixed 150); a failure prints the input: keep it as an @example in the test.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed
+	NNX_FUZZ_RANDOM=1 NNX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: $(VENV)/.installed
 	$(PIP) install --quiet ruff cython-lint pycodestyle

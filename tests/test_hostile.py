@@ -267,3 +267,35 @@ def _raw_meta(model, path, meta):
     with zipfile.ZipFile(path, "w") as zf:
         for n, data in members.items():
             zf.writestr(n, data)
+
+
+# ---- PNG -------------------------------------------------------------------------------------
+def _png(tmp_path, width, height, raw, ihdr=None):
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    body = ihdr if ihdr is not None else struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path = tmp_path / "x.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", body) + chunk(b"IDAT", zlib.compress(raw, 9))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_png_headers_and_data_that_lie_are_refused(tmp_path):
+    from nnx.io.png import read_png
+    with pytest.raises(ValueError, match="empty or too large"):
+        read_png(_png(tmp_path, 0, 5, b""))
+    with pytest.raises(ValueError, match="malformed PNG header"):
+        read_png(_png(tmp_path, 1, 1, b"\0\0", ihdr=b"\0" * 5))
+    bomb = _png(tmp_path, 4, 4, b"\0" * (200 << 20))  # 200 MB of rows for a 4x4 image
+    before = _peak_mb("import nnx")
+    peak = _peak_mb(f"""
+        from nnx.io.png import read_png
+        try:
+            read_png({str(bomb)!r})
+        except ValueError as e:
+            assert "expected 20" in str(e), e
+    """)
+    assert peak - before < 30, (before, peak)

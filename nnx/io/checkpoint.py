@@ -176,10 +176,13 @@ def _open(path):
         raise ValueError(f"nnx.load: {path!r} is not an nnx checkpoint (not a zip/.npz file)")
     try:
         zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise ValueError(f"nnx.load: {path!r} is truncated or corrupt ({exc})") from None
     names = [info.filename for info in zf.infolist()]
-    bad = [i.filename for i in zf.infolist() if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    # stored or deflate only, and none of the encrypted (0x1), patched (0x20) or strongly
+    # encrypted (0x40) forms zipfile cannot read anyway
+    bad = [i.filename for i in zf.infolist()
+           if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or i.flag_bits & 0x61]
     if len(set(names)) != len(names) or bad:
         zf.close()
         why = f"members compressed other than stored/deflate: {bad[:3]}" if bad else "duplicate member names"

@@ -74,10 +74,14 @@ def read_png(path):
     header, idat, palette = None, [], None
     for kind, body in _chunks(data, path):
         if kind == b"IHDR":
+            if len(body) != 13:
+                raise ValueError(f"{path}: malformed PNG header (IHDR of {len(body)} bytes, expected 13)")
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             idat.append(body)
         elif kind == b"PLTE":
+            if len(body) % 3 or not body:
+                raise ValueError(f"{path}: malformed PNG palette ({len(body)} bytes)")
             palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
     if header is None or not idat:
         raise ValueError(f"{path}: PNG without IHDR or IDAT")
@@ -85,16 +89,17 @@ def read_png(path):
     if color not in _CHANNELS or interlace != 0 or depth not in (8, 16) or (color == 3 and depth != 8):
         raise ValueError(f"{path}: unsupported PNG (bit depth {depth}, colour type {color}, interlace "
                          f"{interlace}); save it as 8-bit greyscale or RGB without interlacing")
-    if width * height > 1 << 26:
-        raise ValueError(f"{path}: image of {width}x{height} pixels is too large")
+    if width * height > 1 << 26 or width == 0 or height == 0:
+        raise ValueError(f"{path}: image of {width}x{height} pixels is empty or too large (at most 2**26)")
     channels = _CHANNELS[color]
     bpp = channels * depth // 8
     stride = width * bpp
-    try:
-        raw = zlib.decompress(b"".join(idat))
+    expect = height * (stride + 1)
+    try:  # inflate no more than the header implies (+1 byte to notice more): no zlib bomb
+        raw = zlib.decompressobj().decompress(b"".join(idat), expect + 1)
     except zlib.error as exc:
         raise ValueError(f"{path}: corrupt PNG image data ({exc})") from None
-    if len(raw) != height * (stride + 1):
+    if len(raw) != expect:
         raise ValueError(f"{path}: PNG image data holds {len(raw)} bytes, expected {height * (stride + 1)}")
     rows = _unfilter(raw, height, stride, bpp, path)
     if depth == 16:
