@@ -2,7 +2,9 @@
 #
 #   make run               venv + install + train the MLP on the shipped 8x8 digits
 #   make run DATA=mnist    train LeNet-5 on MNIST (or DATA=fashion-mnist) found through NNX_DATA_DIR
-#   make test              venv + install + pytest (torch conformance opt-in: NNX_TEST_TORCH=1)
+#   make test              venv + install + pytest (opt-ins: NNX_TEST_TORCH=1 torch conformance,
+#                          NNX_TEST_ASAN=1 make test-asan after the suite)
+#   make test-asan         kernel/layer/hostile/fuzz tests on an ASan+UBSan build (build/asan)
 #   make bench             benchmarks (bench/), regenerates bench/README.md
 #   make lint              ruff + cython-lint
 #   make fuzz              fuzz the file readers longer (FUZZ_EXAMPLES=20000 each)
@@ -23,7 +25,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
-.PHONY: run test bench lint clean install torch fuzz
+.PHONY: run test bench lint clean install torch fuzz test-asan
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +38,7 @@ $(PY):
 # folder and would recompile all eight), two at a time, and prints its OpenMP line.
 $(VENV)/.editable: $(PY) pyproject.toml
 	$(PIP) install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0" wheel
-	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation -e ".[test]"
+	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation --config-settings editable_mode=compat -e ".[test]"
 	@touch $@
 
 $(VENV)/.installed: $(VENV)/.editable $(SOURCES)
@@ -66,6 +68,8 @@ test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@# The kernel benchmarks once each, untimed, so bench/ never rots (e2e runs only in make bench).
 	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-disable -k "not e2e"
+	@# Opt-in (CI sets it): the kernel, layer and hostile-input tests under ASan + UBSan.
+	$(if $(NNX_TEST_ASAN),$(MAKE) test-asan)
 
 bench: $(VENV)/.installed torch
 	@mkdir -p bench/results
@@ -77,6 +81,23 @@ bench: $(VENV)/.installed torch
 FUZZ_EXAMPLES ?= 20000
 fuzz: $(VENV)/.installed
 	NNX_FUZZ_RANDOM=1 NNX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py
+
+# The kernel, layer and hostile-input tests against an ASan+UBSan build of the extensions, made
+# in build/asan (a copy of the package; the normal build in nnx/ is left alone).
+ASAN_TESTS ?= tests/test_kernels.py tests/test_conv.py tests/test_gemm.py tests/test_layers.py \
+	tests/test_activations.py tests/test_norm_dropout_maxout.py tests/test_optim_adaptive.py \
+	tests/test_contract.py tests/test_hostile.py tests/test_fuzz.py
+test-asan: $(VENV)/.installed
+	rm -rf build/asan && mkdir -p build/asan && cp -r nnx build/asan/
+	rm -f build/asan/nnx/kernels/*.so build/asan/nnx/kernels/_*.c
+	cd build/asan && NNX_DEBUG=1 ../../$(PY) ../../setup.py --quiet build_ext --inplace -j 2 2>&1 | grep -E "^nnx build|rror" || true
+	@# from build/asan, so that its copy of nnx (first on sys.path) is the one imported
+	cd build/asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ../../$(PY) -c "import nnx, sys; sys.exit(0 if '-fsanitize' in nnx._info.config_info()['build_flags'] else 'not the ASan build: ' + nnx.__file__)" && \
+	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ../../$(PY) -m pytest -q -p no:cacheprovider $(addprefix ../../,$(ASAN_TESTS)) -k "not bomb and not cli and not that_lie"
 
 lint: $(VENV)/.installed
 	$(PIP) install --quiet ruff cython-lint pycodestyle

@@ -5,6 +5,7 @@ Switches (environment variables):
   NNX_NO_OPENMP=1        skip the OpenMP probe and build the serial kernels
   NNX_CYTHON_ANNOTATE=1  write Cython's HTML annotation next to each .pyx (yellow = Python calls)
   NNX_METADATA_ONLY=1    install without compiling (make then runs build_ext --inplace)
+  NNX_DEBUG=1            AddressSanitizer + UndefinedBehaviorSanitizer build (-O1 -g; `make test-asan`)
 
 OpenMP is detected the way scikit-learn does it: compile, link and run a tiny program with the
 compiler's OpenMP flag. If that fails the kernels are built serially and the build says so.
@@ -88,6 +89,9 @@ class BuildExt(build_ext):
             opt = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-unreachable-code"]
             if _env_flag("NNX_NATIVE"):
                 opt.append("-march=native")
+            if _env_flag("NNX_DEBUG"):  # every out-of-bounds access or UB in the kernels aborts with a report
+                opt = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                       "-fno-sanitize-recover=undefined", "-Wno-unreachable-code"]
         omp_c, omp_l = _openmp_flags(ctype)
         if _env_flag("NNX_NO_OPENMP"):
             use_omp, why = False, "disabled by NNX_NO_OPENMP"
@@ -101,9 +105,10 @@ class BuildExt(build_ext):
             print("WARNING: " + msg, file=sys.stderr)
             print("WARNING: " + msg)
         flags = " ".join(opt + (omp_c if use_omp else []))
+        sanitize = [f for f in opt if f.startswith("-fsanitize")]
         for ext in self.extensions:
             ext.extra_compile_args = opt + (omp_c if use_omp else [])
-            ext.extra_link_args = omp_l if use_omp else []
+            ext.extra_link_args = (omp_l if use_omp else []) + sanitize
             ext.define_macros = list(ext.define_macros or []) + [
                 ("NNX_BUILD_FLAGS", '"' + flags + '"'),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
