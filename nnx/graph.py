@@ -6,7 +6,7 @@ receives the sum of their gradients.
 """
 import numpy as np
 
-from .module import Module, architecture, call_backward, from_architecture
+from .module import Module, architecture, architecture_size, call_backward, from_architecture
 
 
 class Node:
@@ -171,6 +171,10 @@ class Graph(Module):
             g.node(node["name"], from_architecture(node["module"]), *node["parents"])
         g.output(config["output"])
         return g
+
+    @classmethod
+    def config_size(cls, config):
+        return sum(architecture_size(node["module"]) for node in config["nodes"])
 
     def forward(self, *inputs):
         order = self.order()

@@ -354,6 +354,13 @@ class Module:
         """A new module (fresh parameters) from ``get_config()``'s output."""
         return cls(**config)
 
+    @classmethod
+    def config_size(cls, config):
+        """How many parameter and buffer elements ``from_config(config)`` would allocate, worked
+        out without building it (checkpoints compare it with the arrays a file holds before
+        building anything). Layers with parameters override it; the default is 0."""
+        return 0
+
     # -- display ------------------------------------------------------------------------------
     def extra_repr(self):
         return ""
@@ -415,6 +422,10 @@ class Sequential(Module):
     def from_config(cls, config):
         return cls(*(from_architecture(a) for a in config["modules"]))
 
+    @classmethod
+    def config_size(cls, config):
+        return sum(architecture_size(a) for a in config["modules"])
+
     def __len__(self):
         return len(self._modules)
 
@@ -470,8 +481,8 @@ def architecture(module):
     return None if config is None else {"type": cls.__name__, "config": config}
 
 
-def from_architecture(arch):
-    """The module ``architecture`` described (fresh parameters); ``ValueError`` when invalid."""
+def _resolve(arch):
+    """``(class, config)`` of an architecture, or ``ValueError``."""
     if not isinstance(arch, dict) or not isinstance(arch.get("type"), str):
         raise ValueError(f"architecture: expected {{'type': ..., 'config': ...}}, got {str(arch)[:80]!r}")
     # files written before containers had get_config keep their fields beside "type"
@@ -480,7 +491,27 @@ def from_architecture(arch):
         raise ValueError(f"architecture: unknown layer type {arch['type']!r}")
     if not isinstance(config, dict):
         raise ValueError(f"architecture: {arch['type']}: config must be an object")
+    if cls.from_config.__func__ is Module.from_config.__func__:  # built as cls(**config): known names only
+        unknown = sorted(set(config) - set(inspect.signature(cls.__init__).parameters) | {"self"} & set(config))
+        if unknown:
+            raise ValueError(f"architecture: invalid {arch['type']} description (unknown arguments {unknown})")
+    return cls, config
+
+
+def from_architecture(arch):
+    """The module ``architecture`` described (fresh parameters); ``ValueError`` when invalid."""
+    cls, config = _resolve(arch)
     try:
         return cls.from_config(config)
     except (KeyError, TypeError) as exc:
+        raise ValueError(f"architecture: invalid {arch['type']} description ({exc})") from None
+
+
+def architecture_size(arch):
+    """Parameter and buffer elements the architecture would allocate (``Module.config_size``),
+    its integers validated first; ``ValueError`` when invalid."""
+    cls, config = _resolve(arch)
+    try:
+        return cls.config_size(config)
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"architecture: invalid {arch['type']} description ({exc})") from None

@@ -299,3 +299,36 @@ def test_png_headers_and_data_that_lie_are_refused(tmp_path):
             assert "expected 20" in str(e), e
     """)
     assert peak - before < 30, (before, peak)
+
+
+def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "small.npz"
+    nnx.save(nnx.Sequential(nnx.Linear(4, 4, rng=0)), path)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    header = json.loads(members["nnx.json"])
+    header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"].update(in_features=4096, out_features=4096)
+    members["nnx.json"] = json.dumps(header).encode()
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(forged, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    assert forged.stat().st_size < 2000
+    before = _peak_mb("import nnx")
+    peak = _peak_mb(f"""
+        import nnx
+        try:
+            nnx.load({str(forged)!r})
+        except ValueError as e:
+            assert "needs 16781312" in str(e), e
+        else:
+            raise SystemExit("built it")
+    """)
+    assert peak - before < 20, (before, peak)
+    header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"].update(in_features="4096")
+    members["nnx.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(forged, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    with pytest.raises(ValueError, match="in_features"):
+        nnx.load(forged)

@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .._version import __version__
-from ..module import Module, architecture, from_architecture
+from ..module import Module, architecture, architecture_size, from_architecture
 from ..optim.optimizer import Optimizer
 from .atomic import atomic_write
 
@@ -109,6 +109,11 @@ def _decode(node, arrays):
             state = OrderedDict(_decode(val["state"], arrays))
             if val.get("arch") is None:
                 return state  # not a built-in architecture: the caller loads it into their model
+            # what building would allocate must be what the file holds, checked before building
+            held, needed = sum(np.size(v) for v in state.values()), architecture_size(val["arch"])
+            if needed != held:
+                raise ValueError(f"the {val['arch'].get('type')} architecture needs {needed} parameter and "
+                                 f"buffer values, the file holds {held} for it")
             module = from_architecture(val["arch"])
             module.load_state_dict(state)
             return module.train(bool(val.get("training", True)))

@@ -77,6 +77,12 @@ class Conv2d(FusesReLU, Module):
             self.bias.accumulate(db)
         return dx
 
+    @classmethod
+    def config_size(cls, config):
+        ic, oc = (check_positive_int(config[k], k, "Conv2d") for k in ("in_channels", "out_channels"))
+        kh, kw = pair(config["kernel_size"], "kernel_size", "Conv2d")
+        return oc * ic * kh * kw + (oc if config.get("bias", True) else 0)
+
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),

@@ -70,6 +70,11 @@ class Linear(FusesReLU, Module):
             self.bias.accumulate(dy2.sum(axis=0))
         return k.gemm(dy2, self.weight.data).reshape(self._in_shape) if input_grad else None
 
+    @classmethod
+    def config_size(cls, config):
+        i, o = (check_positive_int(config[k], k, "Linear") for k in ("in_features", "out_features"))
+        return i * o + (o if config.get("bias", True) else 0)
+
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias is not None, "dtype": self.dtype.name}

@@ -55,6 +55,11 @@ class Maxout(Module):
         self.bias.accumulate(dz.sum(axis=0))
         return k.gemm(dz, self.weight.data) if input_grad else None
 
+    @classmethod
+    def config_size(cls, config):
+        i, o, k = (check_positive_int(config[n], n, "Maxout") for n in ("in_features", "out_features", "pieces"))
+        return o * k * (i + 1)
+
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "pieces": self.pieces, "dtype": self.dtype.name}

@@ -86,6 +86,11 @@ class _BatchNorm(Module):
             self.bias.accumulate(dbeta)
         return dx if input_grad else None
 
+    @classmethod
+    def config_size(cls, config):
+        c = check_positive_int(config["num_features"], "num_features", cls.__name__)
+        return (2 * c if config.get("affine", True) else 0) + 2 * c + 1
+
     def _check_state(self, state):
         var = state.get("running_var")
         if var is not None and var.dtype.kind == "f" and not (np.isfinite(var).all() and (var >= 0).all()):
