@@ -38,7 +38,7 @@ $(PY):
 # folder and would recompile all eight), two at a time, and prints its OpenMP line.
 $(VENV)/.editable: $(PY) pyproject.toml
 	$(PIP) install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0" wheel
-	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation --config-settings editable_mode=compat -e ".[test]"
+	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation -e ".[test]"
 	@touch $@
 
 $(VENV)/.installed: $(VENV)/.editable $(SOURCES)
