@@ -61,7 +61,8 @@ def show_config():
     lines = [
         f"nnx {info['nnx']}  (python {info['python']}, numpy {info['numpy']}, {info['platform']})",
         f"  kernel tiers      : {', '.join(info['tiers'])}  (Module layer uses: {info['backend']})",
-        f"  OpenMP            : {omp[info['openmp']]} (wait policy: {info['omp_wait_policy']})",
+        f"  OpenMP            : {omp[info['openmp']]}"
+        + (f"; wait policy: {info['omp_wait_policy']}" if info["openmp"] else ""),
         f"  build flags       : {info['build_flags'] or 'n/a'}",
         f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']})",
         f"  gemm              : {info['gemm']}",

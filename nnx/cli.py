@@ -182,6 +182,8 @@ def cmd_predict(args):
     shape = meta.get("input_shape")
     if shape is None:
         raise CLIError(f"{args.path}: no input shape recorded (train it with `python -m nnx train --save`)")
+    if not os.path.isfile(args.input):
+        raise CLIError(f"{args.input}: no such file")
     with open(args.input, "rb") as f:
         head = f.read(8)
     if head == SIGNATURE:

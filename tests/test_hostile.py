@@ -332,3 +332,10 @@ def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tm
             zf.writestr(n, data)
     with pytest.raises(ValueError, match="in_features"):
         nnx.load(forged)
+
+
+def test_cli_predict_on_a_missing_image_says_so_in_one_line(tmp_path):
+    model = tmp_path / "m.npz"
+    nnx.save(nnx.Sequential(nnx.Flatten(), nnx.Linear(64, 10, rng=0)), model, metadata={"input_shape": [1, 8, 8]})
+    out = _cli("predict", str(model), str(tmp_path / "missing.png"))
+    assert out.returncode == 1 and out.stderr == f"nnx: error: {tmp_path / 'missing.png'}: no such file\n"
