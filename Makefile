@@ -92,11 +92,9 @@ test-asan: $(VENV)/.installed
 	rm -f build/asan/nnx/kernels/*.so build/asan/nnx/kernels/_*.c
 	cd build/asan && NNX_DEBUG=1 ../../$(PY) ../../setup.py --quiet build_ext --inplace -j 2 2>&1 | grep -E "^nnx build|rror" || true
 	@# from build/asan, so that its copy of nnx (first on sys.path) is the one imported
-	cd build/asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	cd build/asan && export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 && \
 	  ../../$(PY) -c "import nnx, sys; sys.exit(0 if '-fsanitize' in nnx._info.config_info()['build_flags'] else 'not the ASan build: ' + nnx.__file__)" && \
-	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ../../$(PY) -m pytest -q -p no:cacheprovider $(addprefix ../../,$(ASAN_TESTS)) -k "not bomb and not cli and not that_lie"
 
 lint: $(VENV)/.installed
