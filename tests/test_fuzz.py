@@ -7,6 +7,7 @@ runs many more. Inputs that once broke a reader are kept below as @example regre
 import gzip
 import io
 import os
+import tempfile
 import zipfile
 
 import numpy as np
@@ -23,26 +24,18 @@ BUDGET = settings(max_examples=int(os.environ.get("NNX_FUZZ_EXAMPLES", "150")), 
 ALLOWED = (ValueError, TypeError, OSError)
 
 
-def _seed_checkpoint():
-    buf = io.BytesIO()
-    model = nnx.Sequential(nnx.Conv2d(1, 2, 3, rng=0), nnx.ReLU(), nnx.Flatten(), nnx.Linear(8, 3, rng=1))
-    path = "/dev/null"
-    del path
-    import tempfile
+def _written(name, write):
+    """The bytes ``write(path)`` puts in a temporary file called ``name``."""
     with tempfile.TemporaryDirectory() as d:
-        nnx.save({"model": model, "epoch": 3, "w": np.arange(5.0)}, os.path.join(d, "m.npz"))
-        buf.write(open(os.path.join(d, "m.npz"), "rb").read())
-    return buf.getvalue()
+        path = os.path.join(d, name)
+        write(path)
+        with open(path, "rb") as f:
+            return f.read()
 
 
-def _seed_png():
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        write_png(os.path.join(d, "x.png"), np.linspace(0, 1, 64).reshape(8, 8))
-        return open(os.path.join(d, "x.png"), "rb").read()
-
-
-SEEDS = {"checkpoint": _seed_checkpoint(), "png": _seed_png(),
+_MODEL = nnx.Sequential(nnx.Conv2d(1, 2, 3, rng=0), nnx.ReLU(), nnx.Flatten(), nnx.Linear(8, 3, rng=1))
+SEEDS = {"checkpoint": _written("m.npz", lambda p: nnx.save({"model": _MODEL, "epoch": 3, "w": np.arange(5.0)}, p)),
+         "png": _written("x.png", lambda p: write_png(p, np.linspace(0, 1, 64).reshape(8, 8))),
          "idx": (2051).to_bytes(4, "big") + (2).to_bytes(4, "big") * 3 + bytes(range(8))}
 SEEDS["idx.gz"] = gzip.compress(SEEDS["idx"])
 

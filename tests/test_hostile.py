@@ -259,12 +259,18 @@ def test_cli_prints_one_clean_line_for_hostile_metadata(tmp_path):
 def _raw_meta(model, path, meta):
     """Save, then write ``meta`` (which may hold non-finite numbers) into the header as is."""
     nnx.save(model, path)
+    _edit_header(path, lambda h: h.update(metadata=meta))
+
+
+def _edit_header(path, edit, out=None):
+    """Rewrite the checkpoint ``path`` (to ``out``, default in place) with ``edit(header)``
+    applied to its JSON header, every other member as it was: a forged file."""
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     header = json.loads(members["nnx.json"])
-    header["metadata"] = meta
+    edit(header)
     members["nnx.json"] = json.dumps(header).encode()
-    with zipfile.ZipFile(path, "w") as zf:
+    with zipfile.ZipFile(out or path, "w") as zf:
         for n, data in members.items():
             zf.writestr(n, data)
 
@@ -302,17 +308,12 @@ def test_png_headers_and_data_that_lie_are_refused(tmp_path):
 
 
 def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tmp_path):
-    path = tmp_path / "small.npz"
+    path, forged = tmp_path / "small.npz", tmp_path / "forged.npz"
     nnx.save(nnx.Sequential(nnx.Linear(4, 4, rng=0)), path)
-    with zipfile.ZipFile(path) as zf:
-        members = {n: zf.read(n) for n in zf.namelist()}
-    header = json.loads(members["nnx.json"])
-    header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"].update(in_features=4096, out_features=4096)
-    members["nnx.json"] = json.dumps(header).encode()
-    forged = tmp_path / "forged.npz"
-    with zipfile.ZipFile(forged, "w") as zf:
-        for n, data in members.items():
-            zf.writestr(n, data)
+
+    def linear_config(header):
+        return header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"]
+    _edit_header(path, lambda h: linear_config(h).update(in_features=4096, out_features=4096), forged)
     assert forged.stat().st_size < 2000
     before = _peak_mb("import nnx")
     peak = _peak_mb(f"""
@@ -325,11 +326,7 @@ def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tm
             raise SystemExit("built it")
     """)
     assert peak - before < 20, (before, peak)
-    header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"].update(in_features="4096")
-    members["nnx.json"] = json.dumps(header).encode()
-    with zipfile.ZipFile(forged, "w") as zf:
-        for n, data in members.items():
-            zf.writestr(n, data)
+    _edit_header(forged, lambda h: linear_config(h).update(in_features="4096"))
     with pytest.raises(ValueError, match="in_features"):
         nnx.load(forged)
 
