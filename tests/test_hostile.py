@@ -307,6 +307,27 @@ def test_png_headers_and_data_that_lie_are_refused(tmp_path):
     assert peak - before < 30, (before, peak)
 
 
+def test_a_large_paeth_png_decodes_in_bounded_time_and_memory(tmp_path):
+    # 1024x1024 16-bit RGBA, every row Paeth-filtered: 8 MB of noise, ~10 s when it went byte by byte
+    import struct
+
+    from nnx.io.png import read_png
+    rows = np.random.default_rng(0).integers(0, 256, (1024, 1024 * 8 + 1), dtype=np.uint8)
+    rows[:, 0] = 4
+    path = _png(tmp_path, 0, 0, rows.tobytes(), ihdr=struct.pack(">IIBBBBB", 1024, 1024, 16, 6, 0, 0, 0))
+    before = _peak_mb("import nnx")
+    peak = _peak_mb(f"""
+        import time
+        from nnx.io.png import read_png
+        t = time.perf_counter()
+        assert read_png({str(path)!r}).shape == (1024, 1024, 4)
+        assert time.perf_counter() - t < 5, time.perf_counter() - t  # ~0.3 s here; 5 s on a slow CI box
+    """)
+    assert peak - before < 5 * 32 + 10, (before, peak)  # the decoded float64 image is 32 MB
+    with pytest.raises(ValueError, match="at most 16384 per side"):
+        read_png(_png(tmp_path, 0, 0, b"", ihdr=struct.pack(">IIBBBBB", 1 << 15, 1, 8, 0, 0, 0, 0)))
+
+
 def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tmp_path):
     path, forged = tmp_path / "small.npz", tmp_path / "forged.npz"
     nnx.save(nnx.Sequential(nnx.Linear(4, 4, rng=0)), path)

@@ -62,3 +62,44 @@ def test_bad_files(tmp_path, pixels):
     if Image.open(tmp_path / "i.png").info.get("interlace"):
         with pytest.raises(ValueError, match="unsupported"):
             read_png(tmp_path / "i.png")
+
+
+def _unfilter_bytewise(raw, height, stride, bpp):
+    """The PNG spec's filter reversal, one byte at a time: the reference for the vectorised one."""
+    out, prev, pos = [], [0] * stride, 0
+    for _ in range(height):
+        kind, cur = raw[pos], list(raw[pos + 1:pos + 1 + stride])
+        pos += stride + 1
+        for i in range(stride):
+            a, b = (cur[i - bpp] if i >= bpp else 0), prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)  # |p - a| etc. for p = a + b - c
+            paeth = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            cur[i] = (cur[i] + (0, a, b, (a + b) >> 1, paeth)[kind]) & 0xFF
+        out.append(cur)
+        prev = cur
+    return np.array(out, np.uint8).reshape(height, stride)
+
+
+@pytest.mark.parametrize("bpp", [1, 2, 3, 4, 6, 8])
+@pytest.mark.parametrize("kinds", [(0, 1, 2, 3, 4), (4,), (3,), (1, 2)])
+def test_vectorised_unfilter_matches_the_bytewise_spec(bpp, kinds):
+    from nnx.io.png import _unfilter
+    rng = np.random.default_rng(bpp)
+    for height, width in [(1, 1), (3, 7), (9, 2), (5, 5), (20, 3), (1, 9), (9, 1)]:
+        rows = rng.integers(0, 256, (height, width * bpp + 1), dtype=np.uint8)
+        rows[:, 0] = rng.choice(kinds, height)
+        raw = rows.tobytes()
+        np.testing.assert_array_equal(_unfilter(raw, height, width * bpp, bpp, "x.png"),
+                                      _unfilter_bytewise(raw, height, width * bpp, bpp))
+
+
+def test_bad_filter_type_is_named(tmp_path):
+    import struct
+    import zlib
+    body = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
+    chunks = [(b"IHDR", body), (b"IDAT", zlib.compress(b"\x00\x01\x02\x07\x03\x04")), (b"IEND", b"")]
+    (tmp_path / "f.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(b)) + k + b + struct.pack(">I", zlib.crc32(k + b)) for k, b in chunks))
+    with pytest.raises(ValueError, match="bad PNG filter type 7 in row 1"):
+        read_png(tmp_path / "f.png")

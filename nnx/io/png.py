@@ -12,6 +12,7 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+MAX_SIDE, MAX_PIXELS, MAX_FILE = 1 << 14, 1 << 24, 1 << 28  # images and files beyond are refused
 
 
 def _chunks(data, path):
@@ -31,44 +32,68 @@ def _chunks(data, path):
     raise ValueError(f"{path}: truncated PNG (no IEND chunk)")
 
 
+def _paeth(a, b, c):
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+    return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+
+
+# predictor of each filter type from the left, upper and upper-left neighbours (PNG spec 9.2)
+_PREDICT = {0: lambda a, b, c: 0, 1: lambda a, b, c: a, 2: lambda a, b, c: b,
+            3: lambda a, b, c: (a + b) >> 1, 4: _paeth}
+
+
+def _skewed(s, rows, width, bpp):
+    """The view of skew array ``s`` whose element [i, x] is pixel (i, x) of a band: pixel (i, x)
+    lives at s[i + x + 2, i + 1], so each anti-diagonal i + x = d is one contiguous run of s[d + 2]."""
+    item = s.itemsize
+    return np.lib.stride_tricks.as_strided(s[2:, 1:], shape=(rows, width, bpp), writeable=True,
+                                           strides=((rows + 2) * bpp * item, (rows + 1) * bpp * item, item))
+
+
 def _unfilter(raw, height, stride, bpp, path):
-    """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth)."""
-    out = np.zeros((height, stride), np.uint8)
-    prev = np.zeros(stride, np.int32)
-    pos = 0
-    for y in range(height):
-        ftype = raw[pos]
-        line = np.frombuffer(raw, np.uint8, stride, pos + 1).astype(np.int32)
-        pos += stride + 1
-        if ftype == 0:
-            cur = line
-        elif ftype == 2:
-            cur = (line + prev) & 0xFF
-        elif ftype in (1, 3, 4):  # depend on the reconstructed left neighbour: go byte by byte
-            cur = line.copy()
-            for i in range(stride):
-                left = cur[i - bpp] if i >= bpp else 0
-                if ftype == 1:
-                    pred = left
-                elif ftype == 3:
-                    pred = (left + prev[i]) >> 1
-                else:
-                    up, ul = prev[i], (prev[i - bpp] if i >= bpp else 0)
-                    p = left + up - ul
-                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - ul)
-                    pred = left if pa <= pb and pa <= pc else (up if pb <= pc else ul)
-                cur[i] = (cur[i] + pred) & 0xFF
-        else:
-            raise ValueError(f"{path}: bad PNG filter type {ftype} in row {y}")
-        out[y] = cur
-        prev = cur
-    return out
+    """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth), vectorised.
+
+    A pixel depends on its left, upper and upper-left neighbours once they are decoded, so the
+    pixels of one anti-diagonal are independent: the image is decoded one diagonal at a time
+    (height + width NumPy steps instead of a Python step per byte), in bands of min(height, width)
+    rows laid out skewed so every diagonal is contiguous (memory ~2x the image).
+    """
+    width = stride // bpp
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
+    kinds, data = rows[:, 0], rows[:, 1:].reshape(height, width, bpp)
+    if kinds.max() > 4:
+        y = int(np.argmax(kinds > 4))
+        raise ValueError(f"{path}: bad PNG filter type {kinds[y]} in row {y}")
+    out = np.empty((height, width, bpp), np.uint8)
+    band, prev = min(height, width), np.zeros((width, bpp), np.int16)
+    for r0 in range(0, height, band):
+        n = min(band, height - r0)
+        s = np.zeros((n + width + 1, n + 1, bpp), np.int16)  # decoded; row 0 of the band's column 0 = prev
+        f = np.zeros_like(s)
+        _skewed(f, n, width, bpp)[...] = data[r0:r0 + n]
+        s[1:width + 1, 0] = prev
+        masks = {int(k): (kinds[r0:r0 + n] == k)[:, None] for k in np.unique(kinds[r0:r0 + n])}
+        for d in range(2, n + width + 1):
+            lo, hi = max(0, d - 1 - width), min(n, d - 1)
+            a, b, c = s[d - 1, lo + 1:hi + 1], s[d - 1, lo:hi], s[d - 2, lo:hi]
+            if len(masks) == 1:
+                pred = _PREDICT[next(iter(masks))](a, b, c)
+            else:
+                pred = np.zeros_like(a)
+                for kind, m in masks.items():
+                    np.copyto(pred, _PREDICT[kind](a, b, c), where=m[lo:hi])
+            np.bitwise_and(f[d, lo + 1:hi + 1] + pred, 0xFF, out=s[d, lo + 1:hi + 1])
+        out[r0:r0 + n] = _skewed(s, n, width, bpp)
+        prev = out[r0 + n - 1].astype(np.int16)
+    return out.reshape(height, stride)
 
 
 def read_png(path):
     """Decode ``path``; return floats in [0, 1], shape (H, W) or (H, W, C)."""
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise ValueError(f"{path}: PNG file larger than {MAX_FILE >> 20} MB")
     if not data.startswith(SIGNATURE):
         raise ValueError(f"{path}: not a PNG file")
     header, idat, palette = None, [], None
@@ -89,8 +114,9 @@ def read_png(path):
     if color not in _CHANNELS or interlace != 0 or depth not in (8, 16) or (color == 3 and depth != 8):
         raise ValueError(f"{path}: unsupported PNG (bit depth {depth}, colour type {color}, interlace "
                          f"{interlace}); save it as 8-bit greyscale or RGB without interlacing")
-    if width * height > 1 << 26 or width == 0 or height == 0:
-        raise ValueError(f"{path}: image of {width}x{height} pixels is empty or too large (at most 2**26)")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
+        raise ValueError(f"{path}: image of {width}x{height} pixels is empty or too large (at most "
+                         f"{MAX_SIDE} per side and {MAX_PIXELS} pixels)")
     channels = _CHANNELS[color]
     bpp = channels * depth // 8
     stride = width * bpp
