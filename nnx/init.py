@@ -1,7 +1,22 @@
 """Weight initialisation, following torch.nn.init with an explicit ``numpy.random.Generator``."""
+import contextlib
+import contextvars
 import math
 
 import numpy as np
+
+_SKIP = contextvars.ContextVar("nnx_skip_init", default=False)
+
+
+@contextlib.contextmanager
+def skipped():
+    """Inside this block layers start with zero weights and draw no random numbers: a model about
+    to receive a checkpoint's arrays needs no initialisation (``nnx.load`` builds in one)."""
+    token = _SKIP.set(True)
+    try:
+        yield
+    finally:
+        _SKIP.reset(token)
 
 
 def fan_in_and_out(shape):
@@ -13,7 +28,10 @@ def fan_in_and_out(shape):
 
 
 def uniform(rng, shape, bound, dtype):
-    """Samples from U(-bound, bound) drawn in float64 then cast, as a C-contiguous array."""
+    """Samples from U(-bound, bound) drawn in float64 then cast, as a C-contiguous array (zeros
+    inside ``skipped()``)."""
+    if _SKIP.get():
+        return np.zeros(shape, dtype)
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 

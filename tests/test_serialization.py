@@ -442,3 +442,23 @@ def test_old_import_paths_still_work():
     assert nnx.callbacks.EarlyStopping is nnx.train.callbacks.EarlyStopping
     assert accuracy is nnx.train.metrics.accuracy and nnx.serialization.save is nnx.io.save is nnx.save
     assert nnx.models.lenet5 is nnx.train.models.lenet5 and nnx.train.fit is nnx.fit
+
+
+def test_loading_builds_layers_without_drawing_random_weights(tmp_path, monkeypatch):
+    model = _every_layer(np.float64)
+    nnx.save(model, tmp_path / "m.npz")
+
+    class NoDraws:
+        def uniform(self, *args, **kwargs):
+            raise AssertionError("a layer drew random initial weights while being loaded")
+
+        def __getattr__(self, name):  # Dropout keeps a generator; creating one draws nothing
+            return getattr(np.random.default_rng(0), name)
+
+    monkeypatch.setattr(np.random, "default_rng", lambda *a, **k: NoDraws())
+    back = nnx.load(tmp_path / "m.npz")
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
+        assert k1 == k2 and np.array_equal(v1, v2), k1
+    with pytest.raises(AssertionError, match="drew random"):  # the stand-in does catch a draw
+        nnx.Linear(2, 3)
+    assert np.count_nonzero(nnx.Linear(2, 3, rng=np.random.Generator(np.random.PCG64(0))).weight.data)

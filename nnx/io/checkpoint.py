@@ -28,6 +28,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import init
 from .._version import __version__
 from ..module import Module, architecture, architecture_size, from_architecture
 from ..optim.optimizer import Optimizer
@@ -114,7 +115,8 @@ def _decode(node, arrays):
             if needed != held:
                 raise ValueError(f"the {val['arch'].get('type')} architecture needs {needed} parameter and "
                                  f"buffer values, the file holds {held} for it")
-            module = from_architecture(val["arch"])
+            with init.skipped():  # every value is about to be overwritten: no random draws
+                module = from_architecture(val["arch"])
             module.load_state_dict(state)
             return module.train(bool(val.get("training", True)))
     return {k: _decode(v, arrays) for k, v in node.items()}
