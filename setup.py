@@ -5,7 +5,8 @@ Switches (environment variables):
   NNX_NO_OPENMP=1        skip the OpenMP probe and build the serial kernels
   NNX_CYTHON_ANNOTATE=1  write Cython's HTML annotation next to each .pyx (yellow = Python calls)
   NNX_METADATA_ONLY=1    install without compiling (make then runs build_ext --inplace)
-  NNX_DEBUG=1            AddressSanitizer + UndefinedBehaviorSanitizer build (-O1 -g; `make test-asan`)
+  NNX_DEBUG=1            AddressSanitizer + UndefinedBehaviorSanitizer build (-O1 -g; `make test-asan`),
+                         with Cython's boundscheck and initializedcheck on
 
 OpenMP is detected the way scikit-learn does it: compile, link and run a tiny program with the
 compiler's OpenMP flag. If that fails the kernels are built serially and the build says so.
@@ -133,6 +134,7 @@ def _depends(name):
 
 
 def extensions():
+    debug = _env_flag("NNX_DEBUG")
     exts = [
         Extension(
             f"nnx.kernels.{name}",
@@ -145,7 +147,10 @@ def extensions():
     return cythonize(
         exts,
         annotate=_env_flag("NNX_CYTHON_ANNOTATE"),
-        compiler_directives={"language_level": 3},
+        # NNX_DEBUG=1 also checks every memoryview index (an IndexError instead of a silent
+        # out-of-bounds access); the release build trusts the checks done in Python before nogil
+        compiler_directives={"language_level": 3, "boundscheck": debug, "initializedcheck": debug,
+                             "wraparound": False, "cdivision": True},
     )
 
 

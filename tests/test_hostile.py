@@ -1,11 +1,13 @@
 """Hostile input: crafted files and arguments get a clear ValueError/TypeError (the same in every
 tier), with memory and time bounded; nothing crashes, hangs or allocates what it should refuse."""
+import faulthandler
 import gzip
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import numpy as np
@@ -15,6 +17,20 @@ from conftest import TIERS
 import nnx
 from nnx.kernels import get_backend
 from nnx.kernels._args import ConvCache
+
+
+CASE_SECONDS = 30  # each case takes under 4 s here; a slow, loaded CI box gets headroom
+
+
+@pytest.fixture(autouse=True)
+def _time_bound():
+    """Every case finishes within CASE_SECONDS; one stuck in C (where no Python exception can
+    reach it) is killed with its stack printed instead of hanging the suite."""
+    faulthandler.dump_traceback_later(4 * CASE_SECONDS, exit=True)
+    start = time.perf_counter()
+    yield
+    faulthandler.cancel_dump_traceback_later()
+    assert time.perf_counter() - start < CASE_SECONDS, "a hostile input took too long to refuse"
 
 
 def _each_tier(call, exc, match):

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Elementwise activations, compiled tier.
 
 Design: the wrappers in compiled.py validate and allocate; here arrays arrive flat and

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Convolution (per-sample GEMMs in nogil code) and im2col/col2im, compiled tier.
 
 Design (stride 1 takes the im2col-free path at the end of this file; other strides these):

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """The compiled tier's GEMM: a blocked GEMM for every shape, no BLAS call.
 
 Design: the loops of the GotoBLAS/BLIS structure live here (macro-tiles of C shared out by a

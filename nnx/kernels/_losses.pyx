@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Row-wise softmax family and the fused softmax-cross-entropy, compiled tier.
 
 Design: one row at a time, start to finish, while the row sits in L1: max, exp(x - max) written

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Batch normalisation over the channel axis, compiled tier.
 
 Design: the input is viewed as (N, C, S) (S = spatial size, 1 for (N, C) input); channels go

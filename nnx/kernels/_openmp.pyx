@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """What the compiled tier was built with: OpenMP on/off, thread limits, compiler flags.
 
 The build defines NNX_BUILD_FLAGS; _OPENMP is defined by the compiler when OpenMP is on, so

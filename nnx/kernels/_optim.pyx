@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Fused optimizer updates, compiled tier.
 
 Design: an SGD step written as NumPy statements walks the parameter, gradient and momentum

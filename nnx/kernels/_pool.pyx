@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
 """Max and average pooling, compiled tier.
 
 Design: the unit of work is one (H, W) plane of one sample and channel; planes go to threads
