@@ -87,8 +87,8 @@ def main(argv=None):
     print(f"trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {accuracy(model, X_test, y_test):.4f}")
     if args.save:
-        nnx.save(model, args.save, metadata={"input_shape": [64], "data": "digits", "mean": mean.tolist(),
-                                             "std": std.tolist()})
+        # the convention every consumer reads: flattened 8x8 input, standardised per pixel
+        nnx.save(model, args.save, metadata=nnx.io.input_metadata((64,), (mean, std), range(10), data="digits"))
         print(f"saved {args.save}")
     if args.plots:
         for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):

@@ -113,8 +113,8 @@ def main(argv=None):
           + (f" (99.0% first reached after {reached:.1f} s)" if reached else ""))
     print(f"test accuracy: {evaluate(model, X_test, y_test):.4f}")
     if args.save:
-        nnx.save(model, args.save, metadata={"input_shape": [1, 28, 28], "data": args.data,
-                                             "normalize": [MEAN, STD]})
+        nnx.save(model, args.save, metadata=nnx.io.input_metadata(
+            (1, 28, 28), (MEAN, STD), nnx.datasets.CLASS_NAMES.get(args.data, range(10)), data=args.data))
         print(f"saved {args.save}")
     if args.plots:
         for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):

@@ -92,9 +92,8 @@ def cmd_train(args):
                       callbacks=[] if bar else [_EpochPrinter()])
     result = nnx.evaluate(model, (Xt, yt))
     if args.save:
-        meta = {"model": args.model, "data": args.data, "input_shape": input_shape, "normalize": list(norm),
-                "classes": nnx.datasets.CLASS_NAMES.get(args.data, [str(i) for i in range(10)]),
-                "epochs_completed": len(history), "seed": args.seed}
+        meta = nnx.io.input_metadata(input_shape, norm, nnx.datasets.CLASS_NAMES.get(args.data, range(10)),
+                                     model=args.model, data=args.data, epochs_completed=len(history), seed=args.seed)
         nnx.save(model, args.save, metadata=meta)
         print(f"saved {args.save}")
     if args.plots:
@@ -121,45 +120,28 @@ class _EpochPrinter(Callback):
 # -- evaluate / predict ----------------------------------------------------------------------------
 def _load_model(path):
     import nnx
+
+    from .io.inputs import check_metadata
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
     model, header = load_with_header(path)
     if not isinstance(model, nnx.Module):
         raise CLIError(f"{path}: holds a {type(model).__name__}, not a model nnx can rebuild (save a "
                        "Sequential/Graph of built-in layers with nnx.save(model, path))")
-    meta = header.get("metadata", {})
-    ok = isinstance(meta, dict) and all(check(meta[key]) for key, check in _META.items() if key in meta)
-    if not ok:
-        raise CLIError(f"{path}: unusable metadata (input_shape, normalize or classes of the wrong type)")
+    meta = check_metadata(header.get("metadata", {}), path)
+    if "normalize" not in meta:  # the convention: nothing recorded = raw inputs; said, not silent
+        print(f"note: {path} records no input normalisation; the model gets raw inputs in [0, 1]", file=sys.stderr)
     return model, meta
-
-
-def _number(v):
-    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
-
-
-_META = {  # what the CLI reads from a checkpoint's metadata, and the form each must have
-    "input_shape": lambda v: isinstance(v, list) and 1 <= len(v) <= 3
-    and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 16 for s in v),
-    "normalize": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)) and v[1] > 0,
-    "classes": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
-}
-
-
-def _check_input(meta, shape, path):
-    want = meta.get("input_shape")
-    if want is not None and list(shape) != list(want):
-        raise CLIError(f"{path}: the model expects images of shape {tuple(want)}, the data have {tuple(shape)}")
 
 
 def cmd_evaluate(args):
     import nnx
+
+    from .io.inputs import prepare_inputs
     _setup_runtime(args)
     model, meta = _load_model(args.path)
-    _, _, Xt, yt, norm = load_data(args.data, args.root, args.download)
-    _check_input(meta, Xt.shape[1:], args.path)
-    norm = meta.get("normalize", norm)
-    Xt = _normalize(Xt, norm)
+    _, _, Xt, yt, _ = load_data(args.data, args.root, args.download)
+    Xt = prepare_inputs(Xt, meta, model, args.path)
     res = nnx.evaluate(model, (Xt, yt), nnx.SoftmaxCrossEntropy(), batch_size=args.batch_size)
     scores = nnx.predict(model, Xt, batch_size=args.batch_size)
     print(f"{args.path} on {args.data} test set ({res['n']} images)")
@@ -172,35 +154,56 @@ def cmd_evaluate(args):
     return EXIT_OK
 
 
+def _image_shape(model, meta, path):
+    """(C, H, W) of the pictures the model takes: recorded, or a square greyscale image for an
+    MLP whose first layer takes a square number of features (64 -> 8x8, 784 -> 28x28)."""
+    from .io.inputs import input_shape
+    shape = input_shape(model, meta)
+    if shape is not None and len(shape) == 1 and round(shape[0] ** 0.5) ** 2 == shape[0]:
+        side = round(shape[0] ** 0.5)
+        return (1, side, side)
+    if shape is None or len(shape) != 3:
+        raise CLIError(f"{path}: cannot tell the image size the model takes (record input_shape, e.g. "
+                       "nnx.save(model, path, metadata=nnx.io.input_metadata((1, 28, 28), ...)))")
+    return shape
+
+
+def _is_idx(path):
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head[:2] == b"\x1f\x8b" or (len(head) == 4 and head[:2] == b"\0\0" and 0x08 <= head[2] <= 0x0E)
+
+
 def cmd_predict(args):
     import nnx
 
-    from .io.images import png_to_input
-    from .io.png import SIGNATURE
+    from .io.images import image_to_input
+    from .io.inputs import prepare_inputs
     _setup_runtime(args)
-    model, meta = _load_model(args.path)
-    shape = meta.get("input_shape")
-    if shape is None:
-        raise CLIError(f"{args.path}: no input shape recorded (train it with `python -m nnx train --save`)")
     if not os.path.isfile(args.input):
         raise CLIError(f"{args.input}: no such file")
-    with open(args.input, "rb") as f:
-        head = f.read(8)
-    if head == SIGNATURE:
-        x = png_to_input(args.input, shape, args.invert)
+    model, meta = _load_model(args.path)
+    picture = not _is_idx(args.input)
+    if picture:
+        raw = image_to_input(args.input, _image_shape(model, meta, args.path), args.invert)
+        if args.save_input:
+            nnx.io.write_png(args.save_input, raw[0, 0])
+            print(f"wrote {args.save_input} (what the model sees)")
+        if args.show:
+            print("\n".join("".join(" .:-=+*#%@"[min(9, int(v * 10))] * 2 for v in row) for row in raw[0, 0]))
     else:
-        try:
-            images = nnx.io.read_idx(args.input, 3)
-        except ValueError as exc:
-            raise CLIError(f"{args.input}: neither a PNG image nor an IDX image file ({exc})") from None
-        x = (images[:args.limit] if args.limit else images).astype(np.float32)[:, None] / np.float32(255)
-        _check_input(meta, x.shape[1:], args.path)
-    x = _normalize(x, meta.get("normalize", (0.0, 1.0)))
-    scores = nnx.predict(model, x)
+        images = nnx.io.read_idx(args.input, 3)
+        images = images[:args.limit] if args.limit else images
+        if images.dtype == np.uint8:  # bytes 0..255; float32 IDX holds raw inputs in [0, 1] as they are
+            images = images.astype(np.float32) / np.float32(255)
+        elif not np.isfinite(images).all():
+            raise CLIError(f"{args.input}: holds values that are not finite")
+        raw = images[:, None]
+    scores = nnx.predict(model, prepare_inputs(raw, meta, model, args.path))
     z = scores - scores.max(axis=1, keepdims=True)
     prob = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     classes = [printable(c) for c in (meta.get("classes") or range(scores.shape[1]))]
-    if head == SIGNATURE:
+    if picture:
         order = np.argsort(-prob[0], kind="stable")
         best = order[0]
         others = ", ".join(f"{classes[k]} ({prob[0, k]:.3f})" for k in order[1:3])
@@ -306,13 +309,17 @@ def build_parser():
     e.add_argument("--batch-size", type=_positive_int, default=1000)
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("predict", parents=[common, runtime], help="classify a PNG image or an IDX image file",
-                       description="Classify one PNG (resized to the model's input, greyscale) or every image "
-                                   "of an IDX file (one line per image: index, class, probability).")
-    r.add_argument("path", help="a model saved by `train --save`")
-    r.add_argument("input", help="IMAGE.png or an IDX images file (.gz or raw)")
+    r = sub.add_parser("predict", parents=[common, runtime], help="classify a digit picture or an IDX file",
+                       description="Classify a picture of one digit (PNG; JPEG and other formats with Pillow), "
+                                   "prepared the way MNIST was (background from the border, digit boxed into "
+                                   "20/28 of the frame with area averaging, centred by centre of mass), or "
+                                   "every image of an IDX file (one line per image: index, class, probability).")
+    r.add_argument("path", help="a model saved with its input shape (`train --save`, nnx.io.input_metadata)")
+    r.add_argument("input", help="a picture (PNG, JPEG, ...) or an IDX images file (.gz or raw)")
     r.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
-                   help="invert dark-on-light images (auto: when the mean is above 0.5)")
+                   help="invert dark ink on light paper (auto: when the picture's border is light)")
+    r.add_argument("--show", action="store_true", help="print the input the model sees, as text")
+    r.add_argument("--save-input", metavar="PNG", default=None, help="write the input the model sees as a PNG")
     r.add_argument("--limit", type=_positive_int, default=None, help="IDX: only the first N images")
     r.set_defaults(func=cmd_predict)
 

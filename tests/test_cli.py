@@ -129,7 +129,7 @@ def test_not_a_model_and_not_an_image(tmp_path, trained):
     assert out.returncode == 1 and "not a model nnx can rebuild" in out.stderr
     (tmp_path / "junk.txt").write_text("hello")
     out = run("predict", str(path), str(tmp_path / "junk.txt"))
-    assert out.returncode == 1 and "neither a PNG image nor an IDX" in out.stderr
+    assert out.returncode == 1 and "not an image nnx or Pillow can read" in out.stderr
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     out = run("evaluate", str(tmp_path / "bad.npz"), "--data", "digits")
     assert out.returncode == 1 and "not an nnx checkpoint" in out.stderr

@@ -18,7 +18,6 @@ import nnx
 from nnx.kernels import get_backend
 from nnx.kernels._args import ConvCache
 
-
 CASE_SECONDS = 30  # each case takes under 4 s here; a slow, loaded CI box gets headroom
 
 

@@ -1,9 +1,12 @@
-"""Files in and out: checkpoints (:mod:`.checkpoint`), PNG (:mod:`.png`), IDX and downloads
-(:mod:`.idx`), all written through one atomic-write helper (:mod:`.atomic`). Every file read is
-treated as hostile until checked."""
+"""Files in and out: checkpoints (:mod:`.checkpoint`), PNG (:mod:`.png`), pictures of digits
+(:mod:`.images`), IDX and downloads (:mod:`.idx`), the input convention a saved model records
+(:mod:`.inputs`), all written through one atomic-write helper (:mod:`.atomic`). Every file read
+is treated as hostile until checked."""
 from .atomic import atomic_write
 from .checkpoint import load, load_header, load_with_header, save
 from .idx import read_idx
+from .inputs import input_metadata, prepare_inputs
 from .png import read_png, write_png
 
-__all__ = ["atomic_write", "load", "load_header", "load_with_header", "read_idx", "read_png", "save", "write_png"]
+__all__ = ["atomic_write", "input_metadata", "load", "load_header", "load_with_header", "prepare_inputs",
+           "read_idx", "read_png", "save", "write_png"]

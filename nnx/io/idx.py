@@ -11,15 +11,17 @@ import numpy as np
 from .atomic import atomic_write
 
 _MAGIC = {1: 2049, 3: 2051}  # IDX magic by number of dimensions (unsigned-byte data)
+_FLOAT32 = 0x0D00  # the same with float32 data (type code 0x0D, big-endian values)
 
 
 MAX_BYTES = 1 << 34  # 16 GiB: larger IDX payloads are refused before anything is read
 
 
 def read_idx(path, ndim):
-    """Parse one IDX file of unsigned bytes with ``ndim`` (1 or 3) dimensions, gzip-compressed or
-    raw. The payload is read in one bounded step: never more than the header declares (plus one
-    byte to notice extra data), so a forged header or a gzip bomb cannot make it inflate more.
+    """Parse one IDX file of unsigned bytes (or float32) with ``ndim`` (1 or 3) dimensions,
+    gzip-compressed or raw; returns uint8 (or float32) of the declared shape. The payload is read
+    in one bounded step: never more than the header declares (plus one byte to notice extra data),
+    so a forged header or a gzip bomb cannot make it inflate more.
 
     Raises
     ------
@@ -39,11 +41,12 @@ def read_idx(path, ndim):
             if len(header) < head:
                 raise ValueError(f"read_idx: {path}: truncated header ({len(header)} bytes)")
             magic = int.from_bytes(header[:4], "big")
-            if magic != _MAGIC[ndim]:
+            dtype = np.dtype(">f4") if magic == _FLOAT32 | ndim else np.dtype(np.uint8)
+            if magic not in (_MAGIC[ndim], _FLOAT32 | ndim):
                 raise ValueError(f"read_idx: {path}: bad magic number {magic}, expected {_MAGIC[ndim]} "
                                  f"(an IDX file of unsigned bytes with {ndim} dimensions)")
             shape = tuple(int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-            size = 1
+            size = dtype.itemsize
             for d in shape:  # Python ints: a product that would overflow int64 is just large
                 size *= d
             if size > MAX_BYTES:
@@ -56,7 +59,7 @@ def read_idx(path, ndim):
         held = "more than that" if len(data) > size else f"{len(data)}"
         raise ValueError(f"read_idx: {path}: header declares shape {shape} ({size} data bytes) but the "
                          f"file holds {held} (truncated or corrupt)")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+    return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
 def md5(path):

@@ -140,12 +140,16 @@ class ModelCheckpoint(Callback):
         When False, save after every epoch, and also when Ctrl-C stops training mid-epoch.
     save_optimizer : bool, default False
         Save ``{"model", "optimizer", "epoch", "logs"}`` instead of the bare model, to resume.
+    metadata : dict, optional
+        Stored with every file: what the model takes (``nnx.io.input_metadata(input_shape,
+        normalize, classes)``), so ``python -m nnx evaluate``/``predict`` prepare inputs the same way.
 
     ``last_path`` is the most recent file written.
     """
 
-    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True, save_optimizer=False):
-        self.path = os.fspath(path)
+    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True, save_optimizer=False,
+                 metadata=None):
+        self.path, self.metadata = os.fspath(path), metadata
         self._monitor = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
         self.save_best_only = bool(save_best_only)
         self.save_optimizer = bool(save_optimizer)
@@ -164,7 +168,7 @@ class ModelCheckpoint(Callback):
         obj = trainer.model
         if self.save_optimizer:
             obj = {"model": trainer.model, "optimizer": trainer.optimizer, "epoch": epoch, "logs": logs}
-        self.last_path = save(obj, path)
+        self.last_path = save(obj, path, metadata=self.metadata)
 
     def on_epoch_end(self, trainer, epoch, logs):
         if not self.save_best_only or self._monitor.improved(self._monitor.value(logs)):
