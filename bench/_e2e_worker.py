@@ -5,7 +5,12 @@ torch and OpenBLAS would all be alive, and a pool still spinning after its last 
 other framework's kernels on the second core; loading one also sets up thread counts and
 allocator state that the other would then inherit.
 
-usage: python _e2e_worker.py {nnx,torch} {mlp,lenet5,cnn} THREADS
+usage: python _e2e_worker.py {nnx,torch} {mlp,lenet5,cnn} THREADS [SECONDS]
+
+THREADS 0 leaves nnx's default (which adapts to other processes' load). With SECONDS, the figure
+is the throughput over that many seconds of steady training (after a 1 s warm-up), not the best
+of short runs: the busy-core measurement, where the best short run would catch the moments the
+other process was descheduled.
 """
 import sys
 import time
@@ -35,7 +40,8 @@ def nnx_step(model_name, threads):
     import nnx
 
     nnx.tune_malloc()  # first, before anything is allocated (bench/NOTES.md, "malloc tuning")
-    nnx.set_num_threads(threads)
+    if threads:
+        nnx.set_num_threads(threads)
     m = build(nnx, model_name)
     crit = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
@@ -68,6 +74,18 @@ def torch_step(model_name, threads):
     return step, torch.from_numpy, torch.from_numpy
 
 
+def steady(step, X, Y, seconds):
+    """Samples/s over ``seconds`` of training after a 1 s warm-up."""
+    counts, t0 = [0, 0], time.perf_counter()
+    while (t := time.perf_counter() - t0) < 1 + seconds:
+        for b in range(STEPS):
+            step(X[b * BATCH:(b + 1) * BATCH], Y[b * BATCH:(b + 1) * BATCH])
+        counts[t >= 1] += BATCH * STEPS
+        if t < 1:
+            t1 = time.perf_counter()
+    return counts[1] / (time.perf_counter() - t1)
+
+
 def main():
     fw, model_name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
     step, conv_x, conv_y = (nnx_step if fw == "nnx" else torch_step)(model_name, threads)
@@ -77,6 +95,9 @@ def main():
     Y = conv_y(rng.integers(0, 10, BATCH * STEPS))
     for _ in range(5):
         step(X[:BATCH], Y[:BATCH])
+    if len(sys.argv) > 4:
+        print(steady(step, X, Y, float(sys.argv[4])))
+        return
     best = float("inf")
     for _ in range(REPEATS):
         t0 = time.perf_counter()

@@ -125,7 +125,8 @@ def e2e_table(info):
         out.append(f"| {fw} | {max(v):,.0f} | {v[len(v) // 2]:,.0f} | {ratio} |")
     pairs = sorted(info.get("pair_ratios") or [])
     if pairs:
-        out += ["", f"nnx / torch per round (each nnx run next to a torch run): median "
+        label = info.get("pair_label", "nnx / torch per round (each nnx run next to a torch run)")
+        out += ["", f"{label}: median "
                 f"{pairs[len(pairs) // 2]:.2f}x, range {pairs[0]:.2f}-{pairs[-1]:.2f}x over {len(pairs)} rounds."]
     out.append("")
     return out

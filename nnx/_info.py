@@ -64,7 +64,9 @@ def show_config():
         f"  OpenMP            : {omp[info['openmp']]}"
         + (f"; wait policy: {info['omp_wait_policy']}" if info["openmp"] else ""),
         f"  build flags       : {info['build_flags'] or 'n/a'}",
-        f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']})",
+        f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']}; "
+        + ("set with set_num_threads)" if _config._state["explicit"] else
+           "default: fewer while other processes keep CPUs busy)"),
         f"  gemm              : {info['gemm']}",
         f"  malloc tuning     : {info['malloc_tuning']}",
     ]

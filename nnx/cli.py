@@ -56,7 +56,7 @@ def load_data(name, root=None, download=False):
         try:
             X, y, Xt, yt = nnx.datasets.load_mnist(root, name, download)
         except FileNotFoundError as exc:
-            raise CLIError(str(exc).splitlines()[0] + " (set NNX_DATA_DIR, pass --root, or --download)") from None
+            raise CLIError(str(exc).splitlines()[0]) from None  # the same line the API and the examples give
         norm = nnx.datasets.NORMALIZE[name]
     return X, y, Xt, yt, norm
 

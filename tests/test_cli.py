@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,15 @@ def test_bench_quick_prints_the_table():
     except ImportError:
         header = "| implementation | best | median | vs vectorized | vs loops |"
     assert header in out.stdout and "## relu" in out.stdout
+
+
+def test_missing_data_is_the_same_line_from_every_entry_point(tmp_path):
+    root = tmp_path / "none"
+    with pytest.raises(FileNotFoundError) as api:
+        nnx.datasets.load_mnist(root)
+    cli = run("train", "--data", "mnist", "--root", str(root))
+    example = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "examples" / "mnist_lenet5.py"),
+                              "--root", str(root)], capture_output=True, text=True, timeout=120)
+    lines = {str(api.value), cli.stderr.strip().removeprefix("nnx: error: "),
+             example.stderr.strip().removeprefix("mnist_lenet5.py: error: ")}
+    assert len(lines) == 1 and "NNX_DATA_DIR" in str(api.value) and "--download" in str(api.value), lines

@@ -137,3 +137,35 @@ def test_optimizer_by_name():
     assert isinstance(nnx.optim.make("rmsprop", p, lr=0.1), nnx.optim.RMSprop)
     with pytest.raises(ValueError, match="'sgd'"):
         nnx.optim.make("lbfgs", p)
+
+
+def test_default_threads_adapt_to_other_processes_load(monkeypatch):
+    """Unless set explicitly, the kernels use the usable CPUs minus what other processes kept
+    busy (simulated here through the two clocks the rule reads)."""
+    from nnx import _config
+    cpus = len(os.sched_getaffinity(0))
+    clock = {"t": 100.0, "busy": 1000.0, "own": 5.0}
+    monkeypatch.setattr(_config.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(_config, "_busy_seconds", lambda _: clock["busy"])
+    monkeypatch.setattr(_config.os, "times", lambda: (clock["own"], 0.0))
+    monkeypatch.setattr(_config, "_load", {"t": None, "busy": None, "own": None, "n": None, "warned": False})
+    monkeypatch.setattr(_config, "_state", {"n_threads": None, "explicit": False})
+
+    def advance(others, own):  # one second during which others / this process used that many CPUs
+        clock["t"] += 1
+        clock["busy"] += others + own
+        clock["own"] += own
+        return _config.resolve_threads(None)
+
+    assert _config.resolve_threads(None) == cpus  # first look: nothing known yet
+    assert advance(0.0, cpus) == cpus              # a quiet machine keeps every CPU
+    assert advance(1.0, 1.0) == max(1, cpus - 1)   # one core busy elsewhere: one thread fewer
+    assert advance(cpus + 3.0, 1.0) == 1           # never fewer than one
+    clock["t"] += 0.1
+    assert _config.resolve_threads(None) == 1      # looked at most every 0.5 s
+    assert advance(0.2, cpus) == cpus              # the load went away
+    assert _config.resolve_threads(7) == 7         # an explicit argument is kept as it is
+    _config._state.update(n_threads=max(cpus, 2), explicit=True)
+    with pytest.warns(RuntimeWarning, match="other processes keep ~1.0"):
+        assert advance(1.0, 1.0) == max(cpus, 2)   # so is an explicit setting, with one warning
+    assert advance(1.0, 1.0) == max(cpus, 2)

@@ -125,7 +125,8 @@ def load_mnist(root=None, kind="mnist", download=False, *, mirrors=None):
             looked = ", ".join(str(d) for d in _candidates(root, kind))
             raise FileNotFoundError(
                 f"load_mnist: the {kind} files ({', '.join(FILES.values())}) are not in any of: "
-                f"{looked}. Set NNX_DATA_DIR, pass root=, or use download=True."
+                f"{looked}. Set NNX_DATA_DIR to the folder holding them, give that folder (root= / --root DIR), "
+                "or fetch them (download=True / --download)."
             )
         found = (Path(root) if root is not None else cache_dir()) / kind
         _download(kind, found, mirrors if mirrors is not None else MIRRORS[kind])
