@@ -19,6 +19,8 @@ SHAPES = {  # name: (M, K, N); "T" in the name: op(A) = A^T, A stored (K, M)
     "512x512@512x512": (512, 512, 512),
     "1024x1024@1024x1024": (1024, 1024, 1024),
     "2048x2048@2048x2048": (2048, 2048, 2048),
+    "20000x512@512x1": (20000, 512, 1),     # logistic regression's forward: matrix-vector
+    "1x20000@20000x512 T": (1, 20000, 512),  # ... and its weight gradient (g^T X)
 }
 # what `make test` runs untimed (the rest costs seconds)
 QUICK = {"8x8x8", "128x784@784x512", "128x256@256x10", "784x128@128x512 T"}

@@ -215,3 +215,80 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
             _item(&a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0], n, bias_p, relu, beta,
                   r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr, uk32, uk64)
     return 0
+
+
+cdef floating _dot(const floating* row, Py_ssize_t cs, const floating* v, Py_ssize_t vs,
+                   Py_ssize_t k) noexcept nogil:
+    """sum_k row[k*cs] * v[k*vs] in 8 interleaved partial sums (independent chains the compiler
+    can keep in vector lanes), combined in a fixed tree: the order depends on k alone."""
+    cdef floating s[8]
+    cdef Py_ssize_t q, r, kk
+    for r in range(8):
+        s[r] = 0
+    kk = k - k % 8
+    if cs == 1 and vs == 1:
+        for q in range(0, kk, 8):
+            for r in range(8):
+                s[r] += row[q + r] * v[q + r]
+    else:
+        for q in range(0, kk, 8):
+            for r in range(8):
+                s[r] += row[(q + r) * cs] * v[(q + r) * vs]
+    for q in range(kk, k):
+        s[q - kk] += row[q * cs] * v[q * vs]
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+def gemv(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bint trans_a,
+         bint trans_b, double beta, const floating[::1] bias, bint relu, int n_threads):
+    """gemm_blocked's contract when C has one column (A x) or one row (x B): a matrix-vector
+    product needs no packing (packing would copy the whole matrix to use each value once).
+
+    out[p] = sum_k v[k] M[p, k] over the matrix M (op(A), or op(B) transposed): a dot per p
+    when M's rows are contiguous, else column-by-column sums over a block of p per thread
+    (contiguous along p). Each element's summation order depends on the shapes and layout
+    only, never on the thread count."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1], isz = sizeof(floating)
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t rsa = a.strides[0] // isz, csa = a.strides[1] // isz
+    cdef Py_ssize_t rsb = b.strides[0] // isz, csb = b.strides[1] // isz
+    cdef Py_ssize_t P, rs, cs, vs, p, q, kk, t, p0, p1
+    cdef const floating* M
+    cdef const floating* v
+    cdef floating* out = &c[0, 0]
+    cdef floating vk
+    cdef const floating* bias_p = &bias[0] if bias is not None else NULL
+    if trans_a:
+        rsa, csa = csa, rsa
+    if trans_b:
+        rsb, csb = csb, rsb
+    if (b.shape[1] if trans_b else b.shape[0]) != k or (a.shape[1] if trans_a else a.shape[0]) != m \
+            or (b.shape[0] if trans_b else b.shape[1]) != n or k < 1 or (m != 1 and n != 1) \
+            or (bias is not None and bias.shape[0] != n):
+        raise ValueError("gemv: inconsistent shapes")
+    if n == 1:  # C = op(A) x: M = op(A), v = op(B)'s column
+        P, M, rs, cs, v, vs = m, &a[0, 0], rsa, csa, &b[0, 0], rsb
+    else:       # C = x op(B): M[p, k] = op(B)[k, p], v = op(A)'s row
+        P, M, rs, cs, v, vs = n, &b[0, 0], csb, rsb, &a[0, 0], csa
+    acc_arr = np.zeros(P, np.float32 if floating is float else np.float64)
+    cdef floating[::1] acc = acc_arr
+    t = max(1, min(n_threads, P // 64))
+    with nogil:
+        if cs == 1 or rs != 1:
+            for p in prange(P, num_threads=t, schedule='static'):
+                acc[p] = _dot(M + p * rs, cs, v, vs, k)
+        else:
+            for q in prange(t, num_threads=t, schedule='static'):
+                p0 = P * q // t
+                p1 = P * (q + 1) // t
+                for kk in range(k):
+                    vk = v[kk * vs]
+                    for p in range(p0, p1):
+                        acc[p] += vk * M[p + kk * cs]
+        for p in range(P):
+            if beta != 0:
+                acc[p] += <floating>beta * out[p]
+            if bias_p != NULL:
+                acc[p] += bias_p[0 if n == 1 else p]
+            out[p] = acc[p] if not relu or acc[p] > 0 or acc[p] != acc[p] else 0
+    return 0
