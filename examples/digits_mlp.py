@@ -30,7 +30,7 @@ def accuracy(model, X, y, batch_size=512):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=40, help="passes over the training set (default 40)")
     p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate (default 0.05)")
@@ -51,6 +51,7 @@ def main(argv=None):
     if args.threads:
         nnx.set_num_threads(args.threads)
     X_train, y_train, X_test, y_test = nnx.datasets.load_digits()
+    pictures = X_test  # the raw images, for the misclassified-digits plot
     X_train, X_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
     # Standardise each pixel with training statistics (a constant border pixel keeps std 1).
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
@@ -91,7 +92,7 @@ def main(argv=None):
         nnx.save(model, args.save, metadata=nnx.io.input_metadata((64,), (mean, std), range(10), data="digits"))
         print(f"saved {args.save}")
     if args.plots:
-        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):
+        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test, images=pictures):
             print(f"wrote {path}")
     return model
 

@@ -46,7 +46,7 @@ def lr_at(step, total, peak, warmup):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", choices=["mnist", "fashion-mnist"], default="mnist")
     p.add_argument("--root", default=None, help="folder with the IDX .gz files")
     p.add_argument("--download", action="store_true", help="download missing files (MD5-checked)")
@@ -75,6 +75,7 @@ def main(argv=None):
     if args.train_subset:
         X_train, y_train = X_train[:args.train_subset], y_train[:args.train_subset]
     X_train = (X_train - np.float32(MEAN)) / np.float32(STD)
+    pictures = X_test  # the raw images, for the misclassified-digits plot
     X_test = (X_test - np.float32(MEAN)) / np.float32(STD)
 
     rng = np.random.default_rng(args.seed)
@@ -117,7 +118,7 @@ def main(argv=None):
             (1, 28, 28), (MEAN, STD), nnx.datasets.CLASS_NAMES.get(args.data, range(10)), data=args.data))
         print(f"saved {args.save}")
     if args.plots:
-        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):
+        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test, images=pictures):
             print(f"wrote {path}")
     return model
 

@@ -30,7 +30,7 @@ def build(width, p, seed):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.2)

@@ -34,7 +34,7 @@ def train(loss_name, penalty, lam, data, epochs, seed):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lam", type=float, default=1e-3, help="penalty strength (default 1e-3)")
     p.add_argument("--seed", type=int, default=0)

@@ -75,6 +75,7 @@ def cmd_train(args):
     X, y, Xt, yt, norm = load_data(args.data, args.root, args.download)
     if args.train_subset:
         X, y = X[:args.train_subset], y[:args.train_subset]
+    pictures = Xt  # the raw test images, for the misclassified-digits plot
     X, Xt = _normalize(X, norm), _normalize(Xt, norm)
     input_shape = list(X.shape[1:])
     rng = np.random.default_rng(args.seed)
@@ -97,7 +98,7 @@ def cmd_train(args):
         nnx.save(model, args.save, metadata=meta)
         print(f"saved {args.save}")
     if args.plots:
-        for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt,
+        for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt, images=pictures,
                                          class_names=nnx.datasets.CLASS_NAMES.get(args.data)):
             print(f"wrote {path}")
     if history.interrupted:

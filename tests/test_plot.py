@@ -77,3 +77,24 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=r"nnx\[plot\]"):
         plot.plot_confusion_matrix(np.eye(2), tmp_path / "x.png")
+
+
+def test_one_epoch_curves_have_whole_epoch_ticks(tmp_path, monkeypatch):
+    import matplotlib.figure
+    saved = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: saved.append(fig) or str(path))
+    h = nnx.History({})
+    h.append({"epoch": 1, "loss": 0.5, "accuracy": 0.8, "lr": 0.1})
+    plot.plot_history(h, tmp_path / "one.png")
+    fig, = saved
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert all(list(ax.get_xticks()) == [1] for ax in fig.axes)
+
+
+def test_report_shows_the_raw_images_it_is_given(tmp_path, trained, monkeypatch):
+    model, h, Xt, yt, _ = trained
+    shown = []
+    monkeypatch.setattr(plot, "plot_misclassified", lambda images, *a, **k: shown.append(images) or "x.png")
+    standardised = (Xt - Xt.mean()) / Xt.std()
+    plot.plot_report(tmp_path, None, model, standardised, yt, images=Xt)
+    assert shown[0] is Xt

@@ -44,6 +44,11 @@ def _as_images(images, where):
                      f"image, got shape {a.shape}")
 
 
+def _epoch_ticks(epochs):
+    step = max(1, int(np.ceil(len(epochs) / 10)))
+    return list(epochs)[::step]
+
+
 def plot_history(history, path, title=None):
     """Loss and accuracy per epoch (training and validation) and the learning rate, from a History."""
     from .loop import History
@@ -62,6 +67,7 @@ def plot_history(history, path, title=None):
         for k in keys:
             ax.plot(epochs, h[k], marker="o", ms=3, label="validation" if k.startswith("val_") else "training")
         ax.set_xlabel("epoch")
+        ax.set_xticks(_epoch_ticks(epochs))  # whole epochs only (one epoch used to get ticks 0.96-1.04)
         ax.set_title(name)
         ax.grid(alpha=0.3)
         if len(keys) > 1:
@@ -160,12 +166,14 @@ def plot_misclassified(images, y_true, y_pred, path, max_images=25, class_names=
     return _save(fig, path)
 
 
-def plot_report(folder, history=None, model=None, x=None, y=None, class_names=None):
+def plot_report(folder, history=None, model=None, x=None, y=None, class_names=None, images=None):
     """Write every picture that applies into ``folder``; return the paths.
 
     ``curves.png`` (from ``history``), and with ``model``, ``x``, ``y`` (test data):
     ``confusion.png``, ``misclassified.png`` and, when the first layer is a Conv2d,
-    ``filters.png``. The examples' and the CLI's ``--plots DIR``.
+    ``filters.png``. ``images``: what ``misclassified.png`` shows for each sample, when ``x`` is
+    not a picture (standardised pixels look like noise; pass the raw images). The examples' and
+    the CLI's ``--plots DIR``.
     """
     from ..layers import Conv2d
     from .loop import predict
@@ -177,7 +185,8 @@ def plot_report(folder, history=None, model=None, x=None, y=None, class_names=No
         scores = predict(model, x)
         cm = confusion_matrix(y, scores, num_classes=scores.shape[1])
         paths.append(plot_confusion_matrix(cm, os.path.join(folder, "confusion.png"), class_names=class_names))
-        paths.append(plot_misclassified(x, y, scores, os.path.join(folder, "misclassified.png"),
+        paths.append(plot_misclassified(x if images is None else images, y, scores,
+                                        os.path.join(folder, "misclassified.png"),
                                         class_names=class_names))
         first = next((m for m in model.modules() if m is not model and not m._modules), None)
         if isinstance(first, Conv2d):
