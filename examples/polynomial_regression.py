@@ -39,8 +39,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=512, help="number of points (default 512)")
     p.add_argument("--noise", type=float, default=0.1, help="noise std (default 0.1)")
-    p.add_argument("--epochs", type=int, default=200, help="mini-batch passes over the data (default 200); full-batch GD "
-                   "runs 4x as many steps, batch-1 SGD 1/20 as many passes")
+    p.add_argument("--epochs", type=int, default=200,
+                   help="mini-batch passes over the data (default 200); full-batch GD runs 4x as many steps, "
+                        "batch-1 SGD 1/20 as many passes")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
