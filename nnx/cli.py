@@ -6,6 +6,7 @@ the model when ``--save`` was given). Errors are one line on stderr, ``nnx: erro
 ``--debug`` shows the traceback instead.
 """
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -243,7 +244,8 @@ def cmd_bench(args):
                 print(proc.stdout, file=sys.stderr)
             raise CLIError(f"the benchmark run failed (pytest exit {proc.returncode}); rerun with --debug "
                            "to see pytest's output")
-        report = subprocess.run([sys.executable, str(bench / "report.py"), out, "--no-notes"],
+        report = subprocess.run([sys.executable, str(bench / "report.py"), out, "--no-notes",
+                                 "--source", "python -m nnx bench" + (" --full" if args.full else "")],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if report.returncode != 0:
             raise CLIError(f"bench/report.py failed: {report.stdout.strip()[-300:]}")
@@ -336,9 +338,42 @@ def build_parser():
     return p
 
 
+class _PipeSafeStdout:
+    """stdout that outlives its reader (``train ... | head``): once the pipe is closed, output
+    goes to /dev/null and the command carries on (training finishes and ``--save`` saves)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _gone(self):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with 2 on a bad command line
+    if not isinstance(sys.stdout, _PipeSafeStdout) and hasattr(sys.stdout, "fileno"):
+        try:
+            sys.stdout.fileno()
+            sys.stdout = _PipeSafeStdout(sys.stdout)
+        except (OSError, ValueError, io.UnsupportedOperation):  # captured (pytest, notebooks): leave it
+            pass
     try:
         return args.func(args)
     except KeyboardInterrupt:
