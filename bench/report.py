@@ -1,6 +1,7 @@
 """Turn pytest-benchmark JSON files into bench/README.md (markdown) and a PNG bar chart.
 
-usage: python bench/report.py RESULTS.json [MORE.json ...] [--chart bench/chart.png] [--no-notes] [--source COMMAND] > bench/README.md
+usage: python bench/report.py RESULTS.json [MORE.json ...] [--chart bench/chart.png] [--no-notes]
+       [--source COMMAND] > bench/README.md
 (with several files, a group found in a later file replaces the same group from earlier ones;
 each group's rows always come from one run)
 
