@@ -25,7 +25,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
-.PHONY: run test bench lint clean install torch fuzz test-asan
+.PHONY: run test bench lint clean install torch fuzz test-asan FORCE
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,18 @@ $(VENV)/.editable: $(PY) pyproject.toml
 	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation -e ".[test]"
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.editable $(SOURCES)
+# The build switches (setup.py's docstring) in a file rewritten only when they change, so that
+# `NNX_NO_OPENMP=1 make test` after a normal build (or the reverse) rebuilds every extension.
+BUILD_FLAGS := NNX_NO_OPENMP=$(NNX_NO_OPENMP) NNX_NATIVE=$(NNX_NATIVE)
+$(VENV)/.build-flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+FORCE:
+
+$(VENV)/.installed: $(VENV)/.editable $(SOURCES) $(VENV)/.build-flags
 	@echo "nnx: compiling the changed Cython extensions (all eight: about a minute on 2 cores)..."
-	$(PY) setup.py --quiet build_ext --inplace -j 2 2>&1 | grep -E "^(nnx build|WARNING: nnx)|rror" || true
+	$(PY) setup.py --quiet build_ext --inplace -j 2 $(if $(filter $(VENV)/.build-flags,$?),--force) 2>&1 \
+	  | grep -E "^(nnx build|WARNING: nnx)|rror" || true
 	@$(PY) -c "import nnx; i = nnx._info.config_info(); print('nnx build: compiled tier', 'OK' if 'cython' in i['tiers'] else 'MISSING', '| OpenMP', {True: 'ON', False: 'OFF (serial)', None: 'n/a'}[i['openmp']])"
 	@touch $@
 

@@ -1,8 +1,10 @@
 """The build without OpenMP: it must succeed, say so, and produce serial kernels that work."""
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,27 @@ def test_build_without_openmp_falls_back_to_serial_and_says_so(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "serial ok" in run.stdout
+
+
+def test_changed_build_switches_force_a_rebuild(tmp_path):
+    """The Makefile keeps the build switches in a stamp rewritten only when they change, and a
+    changed stamp makes `make install` rebuild every extension (`build_ext --force`)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    root = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+
+    def make(*args, **env):
+        return subprocess.run(["make", "-s", "-C", str(root), f"VENV={venv}", *args], capture_output=True,
+                              text=True, env={**os.environ, "NNX_NO_OPENMP": "", **env}, timeout=60)
+
+    stamp = venv / ".build-flags"
+    make(str(stamp))
+    first = stamp.stat().st_mtime_ns
+    time.sleep(0.01)
+    make(str(stamp))
+    assert stamp.stat().st_mtime_ns == first  # same switches: untouched, nothing rebuilds
+    make(str(stamp), NNX_NO_OPENMP="1")
+    assert "NNX_NO_OPENMP=1" in stamp.read_text()
+    dry = make("-n", str(venv / ".installed"), NNX_NO_OPENMP="").stdout
+    assert "build_ext --inplace -j 2 --force" in dry
