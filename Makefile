@@ -3,10 +3,11 @@
 #   make run               venv + install + train the MLP on the shipped 8x8 digits
 #   make run DATA=mnist    train LeNet-5 on MNIST (or DATA=fashion-mnist) found through NNX_DATA_DIR
 #   make test              venv + install + pytest (opt-ins: NNX_TEST_TORCH=1 torch conformance,
-#                          NNX_TEST_ASAN=1 make test-asan after the suite)
+#                          NNX_TEST_DOCS=1 make docs, NNX_TEST_ASAN=1 make test-asan after the suite)
 #   make test-asan         kernel/layer/hostile/fuzz tests on an ASan+UBSan build (build/asan)
 #   make bench             benchmarks (bench/), regenerates bench/README.md
 #   make lint              ruff + cython-lint
+#   make docs              the guide and API reference (Sphinx, warnings as errors) into build/docs
 #   make fuzz              fuzz the file readers longer (FUZZ_EXAMPLES=20000 each)
 #   make clean             remove build products (keeps .venv)
 
@@ -25,7 +26,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
-.PHONY: run test bench lint clean install torch fuzz test-asan FORCE
+.PHONY: run test bench lint clean install torch fuzz test-asan docs FORCE
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -77,8 +78,17 @@ test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@# The kernel benchmarks once each, untimed, so bench/ never rots (e2e runs only in make bench).
 	$(PY) -m pytest bench -q -p no:cacheprovider -o python_files="bench_*.py" --benchmark-disable -k "not e2e"
-	@# Opt-in (CI sets it): the kernel, layer and hostile-input tests under ASan + UBSan.
+	@# Opt-ins (CI sets them): the docs with warnings as errors; the kernel, layer and
+	@# hostile-input tests under ASan + UBSan.
+	$(if $(NNX_TEST_DOCS),$(MAKE) docs)
 	$(if $(NNX_TEST_ASAN),$(MAKE) test-asan)
+
+# The guide (docs/*.md, MyST) and the API reference from the docstrings, into build/docs;
+# any Sphinx warning fails the build.
+docs: $(VENV)/.installed
+	@$(PY) -c "import sphinx, myst_parser" 2>/dev/null || $(PIP) install --quiet "sphinx>=7" "myst-parser>=3"  # = nnx[docs]
+	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs
+	@echo "docs: build/docs/index.html"
 
 bench: $(VENV)/.installed torch
 	@mkdir -p bench/results
