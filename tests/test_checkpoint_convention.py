@@ -110,3 +110,24 @@ def test_malformed_convention_metadata_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-m", "nnx", "evaluate", str(tmp_path / "m.npz"), "--data", "digits"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "unusable metadata 'normalize'" in out.stderr
+
+
+def test_the_mnist_example_checkpoint_agrees_everywhere(tmp_path):
+    """examples/mnist_lenet5.py --save (scalar normalisation, a CNN): nnx.evaluate, CLI evaluate
+    and CLI predict on the MNIST test images give the same accuracy."""
+    import os
+    root = os.environ.get("NNX_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    path = tmp_path / "lenet.npz"
+    _run("examples/mnist_lenet5.py", "--epochs", "2", "--train-subset", "4000", "--save", str(path))
+    _, _, Xt, yt = nnx.datasets.load_mnist(root)
+    model, header = nnx.io.load_with_header(path)
+    api = nnx.evaluate(model, (nnx.io.prepare_inputs(Xt, header["metadata"], model), yt))["accuracy"]
+    assert api > 0.8, api
+    out = _run("-m", "nnx", "evaluate", str(path), "--data", "mnist")
+    assert float(re.search(r"^accuracy: ([0-9.]+)$", out.stdout, re.M).group(1)) == round(api, 4)
+    images = Path(root) / "mnist" / "t10k-images-idx3-ubyte.gz"
+    out = _run("-m", "nnx", "predict", str(path), str(images))
+    predicted = np.array([int(line.split("\t")[1]) for line in out.stdout.splitlines()])
+    assert np.mean(predicted == yt) == api
