@@ -7,6 +7,7 @@ from .checkpoint import load, load_header, load_with_header, save
 from .idx import read_idx
 from .inputs import input_metadata, prepare_inputs
 from .png import read_png, write_png
+from .safetensors import load_safetensors, save_safetensors  # the library itself only when called
 
 __all__ = ["atomic_write", "input_metadata", "load", "load_header", "load_with_header", "prepare_inputs",
-           "read_idx", "read_png", "save", "write_png"]
+           "read_idx", "read_png", "save", "save_safetensors", "load_safetensors", "write_png"]
