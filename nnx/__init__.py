@@ -66,3 +66,12 @@ def get_backend():
     warnings.warn("nnx.get_backend() is deprecated: use nnx.get_backend_name() for the tier's name "
                   "(nnx.kernels.get_backend(name) returns a tier's module)", DeprecationWarning, stacklevel=2)
     return get_backend_name()
+
+
+def __getattr__(name):
+    """``nnx.onnx`` and ``nnx.sklearn`` load on first use: their libraries are optional extras
+    (``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'``), never imported by ``import nnx``."""
+    if name in ("onnx", "sklearn"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'nnx' has no attribute {name!r}")

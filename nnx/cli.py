@@ -1,4 +1,4 @@
-"""``python -m nnx``: train, evaluate, predict, bench, info.
+"""``python -m nnx``: train, evaluate, predict, export, bench, info.
 
 Exit codes: 0 success; 1 the command failed (missing data, unreadable checkpoint, ...); 2 the
 command line is wrong (argparse's convention); 130 training stopped by Ctrl-C (after saving
@@ -253,6 +253,19 @@ def cmd_bench(args):
     return EXIT_OK
 
 
+def cmd_export(args):
+    model, meta = _load_model(args.path)
+    from .io.inputs import input_shape
+    shape = input_shape(model, meta)
+    if shape is None:
+        raise CLIError(f"{args.path}: no input shape recorded (save it with nnx.io.input_metadata)")
+    from . import onnx as nnx_onnx  # ImportError naming pip install 'nnx[onnx]' without the extra
+    nnx_onnx.export(model, args.output, shape, dynamic_batch=not args.fixed_batch)
+    print(f"wrote {args.output} (ONNX opset {nnx_onnx.OPSET}, input 'input' of shape "
+          f"[{'1' if args.fixed_batch else 'batch'}, {', '.join(map(str, shape))}])")
+    return EXIT_OK
+
+
 def cmd_info(args):
     from ._info import show_config
     show_config()
@@ -331,6 +344,14 @@ def build_parser():
     b.add_argument("--full", action="store_true", help="full timing and the end-to-end training runs (minutes)")
     b.add_argument("-k", default=None, help="only benchmarks matching this pytest -k expression")
     b.set_defaults(func=cmd_bench)
+
+    x = sub.add_parser("export", parents=[common], help="write a saved model as ONNX",
+                       description="Write a model saved by nnx as an ONNX file (opset 17) for onnxruntime and "
+                                   "other runtimes; needs pip install 'nnx[onnx]'.")
+    x.add_argument("path", help="a model saved by `train --save` or nnx.save")
+    x.add_argument("output", help="the .onnx file to write")
+    x.add_argument("--fixed-batch", action="store_true", help="batch dimension fixed to 1 (default: dynamic)")
+    x.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", parents=[common], help="the show_config() report",
                        description="Print version, kernel tiers, OpenMP, threads and BLAS.")

@@ -12,9 +12,9 @@ LAYERS = [
     {"nnx.kernels"},                                                   # the three tiers
     {"nnx.init", "nnx.module"},                                        # Parameter, Module, Sequential
     {"nnx.layers", "nnx.graph", "nnx.losses", "nnx.regularization", "nnx.optim", "nnx.gradcheck"},
-    {"nnx.io"},                                                        # files: checkpoints, PNG, IDX
+    {"nnx.io", "nnx.onnx"},                                            # files: checkpoints, PNG, IDX, ONNX
     {"nnx.datasets"},                                                  # digits, MNIST, DataLoader
-    {"nnx.train"},                                                     # fit, callbacks, metrics, plots
+    {"nnx.train", "nnx.sklearn"},                                      # fit, callbacks, metrics, plots, sklearn
     {"nnx", "nnx.__main__", "nnx.cli", "nnx._info"},                   # the public face and the CLI
 ]
 LEVEL = {unit: i for i, units in enumerate(LAYERS) for unit in units}

@@ -13,7 +13,7 @@ import pytest
 import nnx
 from nnx.io.png import write_png
 
-COMMANDS = ["train", "evaluate", "predict", "bench", "info"]
+COMMANDS = ["train", "evaluate", "predict", "export", "bench", "info"]
 
 
 def run(*args, env=None, timeout=300):

@@ -118,8 +118,10 @@ def test_get_backend_is_a_deprecated_alias():
 def test_import_has_no_process_side_effect_and_fit_tunes_malloc():
     code = textwrap.dedent(
         """
-        import numpy as np, nnx
+        import sys, numpy as np, nnx
         assert nnx._malloc.state["applied"] is False, nnx._malloc.state
+        extras = {"onnx", "onnxruntime", "safetensors", "sklearn", "torch", "matplotlib", "mpi4py", "PIL"}
+        assert not extras & set(sys.modules), extras & set(sys.modules)  # optional extras stay unloaded
         m = nnx.Sequential(nnx.Linear(4, 2, rng=0))
         nnx.fit(m, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(m.parameters(), lr=0.1),
                 (np.ones((8, 4), np.float32), np.zeros(8, np.int64)), progress=False)
