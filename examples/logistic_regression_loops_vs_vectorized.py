@@ -86,7 +86,7 @@ def main(argv=None):
               "output), which reads each input value once per step. At small sizes a step is "
               "microseconds of arithmetic and nnx pays per call for being a library (argument checks, "
               "Module dispatch, gradient accumulation); at large ones both read memory as fast as it "
-              "goes, OpenBLAS's hand-tuned gemv somewhat faster (measured 1.3-2x at --n 20000 --d 512). "
+              "goes, OpenBLAS's hand-tuned gemv somewhat faster for the gradient (1.5-1.8x at --n 20000 --d 512). "
               "nnx's compiled GEMM is built for layer-sized matrix products, where it keeps pace with "
               "BLAS and torch (bench/README.md). The lesson here is loops vs vectorised.")
     return results, times

@@ -246,13 +246,13 @@ def gemv(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bin
 
     out[p] = sum_k v[k] M[p, k] over the matrix M (op(A), or op(B) transposed): a dot per p
     when M's rows are contiguous, else column-by-column sums over a block of p per thread
-    (contiguous along p). Each element's summation order depends on the shapes and layout
-    only, never on the thread count."""
+    (contiguous along p). Threads share the dots; the column sums run on one thread. Each
+    element's summation order depends on the shapes and layout only, never on the thread count."""
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1], isz = sizeof(floating)
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
     cdef Py_ssize_t rsa = a.strides[0] // isz, csa = a.strides[1] // isz
     cdef Py_ssize_t rsb = b.strides[0] // isz, csb = b.strides[1] // isz
-    cdef Py_ssize_t P, rs, cs, vs, p, q, kk, t, p0, p1
+    cdef Py_ssize_t P, rs, cs, vs, p, kk, t
     cdef const floating* M
     cdef const floating* v
     cdef floating* out = &c[0, 0]
@@ -277,14 +277,11 @@ def gemv(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bin
         if cs == 1 or rs != 1:
             for p in prange(P, num_threads=t, schedule='static'):
                 acc[p] = _dot(M + p * rs, cs, v, vs, k)
-        else:
-            for q in prange(t, num_threads=t, schedule='static'):
-                p0 = P * q // t
-                p1 = P * (q + 1) // t
-                for kk in range(k):
-                    vk = v[kk * vs]
-                    for p in range(p0, p1):
-                        acc[p] += vk * M[p + kk * cs]
+        else:  # one thread: a second one splitting p measured slower (9.1 vs 5.6 ms, 1x20000 @ 20000x512)
+            for kk in range(k):
+                vk = v[kk * vs]
+                for p in range(P):
+                    acc[p] += vk * M[p + kk * cs]
         for p in range(P):
             if beta != 0:
                 acc[p] += <floating>beta * out[p]

@@ -42,9 +42,8 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
         return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
-    if m == 1 or n == 1:  # a matrix-vector product: no packing (4-10x faster than blocked), and
-        # one thread: it streams memory, and a second thread measured slower (bench_gemm, 2 thr)
-        _gemm.gemv(a, b, c, trans_a, trans_b, beta, bias, relu, 1)
+    if m == 1 or n == 1:  # a matrix-vector product: no packing (4-10x faster than blocked)
+        _gemm.gemv(a, b, c, trans_a, trans_b, beta, bias, relu, nt)
     else:
         _gemm.gemm_blocked(a, b, c, trans_a, trans_b, beta, bias, relu, nt)
     return c
