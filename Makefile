@@ -3,7 +3,8 @@
 #   make run               venv + install + train the MLP on the shipped 8x8 digits
 #   make run DATA=mnist    train LeNet-5 on MNIST (or DATA=fashion-mnist) found through NNX_DATA_DIR
 #   make test              venv + install + pytest (opt-ins: NNX_TEST_TORCH=1 torch conformance,
-#                          NNX_TEST_DOCS=1 make docs, NNX_TEST_ASAN=1 make test-asan after the suite)
+#                          NNX_TEST_EXTRAS=1 ONNX/safetensors/sklearn interop, NNX_TEST_DOCS=1
+#                          make docs, NNX_TEST_ASAN=1 make test-asan after the suite)
 #   make test-asan         kernel/layer/hostile/fuzz tests on an ASan+UBSan build (build/asan)
 #   make bench             benchmarks (bench/), regenerates bench/README.md
 #   make lint              ruff + cython-lint
@@ -26,7 +27,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
 
-.PHONY: run test bench lint clean install torch fuzz test-asan docs FORCE
+.PHONY: run test bench lint clean install torch extras fuzz test-asan docs FORCE
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,12 @@ torch: $(VENV)/.installed
 	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
 	  || $(PIP) install --quiet "torch==$(TORCH_VERSION)"
 
+# Opt-in: the optional extras' libraries and their runtimes, for the interop tests (ONNX with
+# onnxruntime, safetensors, scikit-learn's estimator checks with pandas, Pillow for predict).
+extras: $(VENV)/.installed
+	@$(PY) -c "import onnx, onnxruntime, safetensors, sklearn, pandas, PIL" 2>/dev/null \
+	  || $(PIP) install --quiet "onnx>=1.14" "onnxruntime>=1.16" "safetensors>=0.4" "scikit-learn>=1.6" "pandas>=2" "pillow>=10"
+
 run: $(VENV)/.installed
 ifeq ($(DATA),digits)
 	$(PY) examples/digits_mlp.py
@@ -71,7 +78,7 @@ else
 	$(PY) examples/mnist_lenet5.py --data $(DATA)
 endif
 
-test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch)
+test: $(VENV)/.installed $(if $(NNX_TEST_TORCH),torch) $(if $(NNX_TEST_EXTRAS),extras)
 	$(PY) -c "import nnx; nnx.show_config()"
 	@# A source checkout tests its compiled tier: never pass by skipping it.
 	@$(PY) -c "import nnx.kernels as k, sys; sys.exit(0 if k.compiled_available() else 'nnx: the compiled tier is not built; run: make clean && make install')"
