@@ -1,5 +1,6 @@
 """Every ```python block of README.md and docs/*.md runs as written, each in a fresh interpreter
 in an empty folder (so each is standalone), and prints something."""
+import importlib.util
 import re
 import subprocess
 import sys
@@ -19,6 +20,9 @@ def test_the_pages_have_python_blocks():
 
 @pytest.mark.parametrize("page, index, code", BLOCKS, ids=[f"{p.name}-{i}" for p, i, _ in BLOCKS])
 def test_python_block_runs(tmp_path, page, index, code):
+    for extra in ("onnx", "onnxruntime", "safetensors", "sklearn", "torch"):  # the optional extras' blocks
+        if re.search(rf"^(import|from) {extra}\b", code, re.M) and importlib.util.find_spec(extra) is None:
+            pytest.skip(f"needs {extra} (NNX_TEST_EXTRAS=1 / NNX_TEST_TORCH=1)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, f"{page.name} block {index}:\n{code}\n{out.stderr}"
     assert out.stdout.strip(), f"{page.name} block {index} prints nothing"
