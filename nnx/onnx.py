@@ -16,24 +16,9 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise ImportError("nnx.onnx needs the onnx package: pip install 'nnx[onnx]'") from None
 
+from . import layers as L  # noqa: N812  (L.Linear, L.Conv2d, ...: the layers ONNX ops map to)
 from .graph import Add, Graph
 from .io.atomic import atomic_write
-from .layers import (
-    ELU,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    Maxout,
-    MaxPool2d,
-    ReLU,
-    Sigmoid,
-    Tanh,
-)
 from .module import Module, Sequential
 
 OPSET, IR_VERSION = 17, 8
@@ -73,43 +58,44 @@ class _Writer:
             return x
         if isinstance(m, Graph):
             return self.graph(m, x, prefix)
-        if isinstance(m, Linear):
+        if isinstance(m, L.Linear):
             ins = [x, self.init(prefix + "weight", m.weight.data)]
             if m.bias is not None:
                 ins.append(self.init(prefix + "bias", m.bias.data))
             return self.node("Gemm", ins, p, transB=1)
-        if isinstance(m, Conv2d):
+        if isinstance(m, L.Conv2d):
             ins = [x, self.init(prefix + "weight", m.weight.data)]
             if m.bias is not None:
                 ins.append(self.init(prefix + "bias", m.bias.data))
             pad = _pair(m.padding)
             return self.node("Conv", ins, p, kernel_shape=list(m.weight.data.shape[2:]), strides=_pair(m.stride),
                              pads=pad + pad)
-        if isinstance(m, MaxPool2d | AvgPool2d):
-            return self.node("MaxPool" if isinstance(m, MaxPool2d) else "AveragePool", [x], p,
+        if isinstance(m, L.MaxPool2d | L.AvgPool2d):
+            return self.node("MaxPool" if isinstance(m, L.MaxPool2d) else "AveragePool", [x], p,
                              kernel_shape=_pair(m.kernel_size), strides=_pair(m.stride))
-        if isinstance(m, BatchNorm1d | BatchNorm2d):
+        if isinstance(m, L.BatchNorm1d | L.BatchNorm2d):
             c = m.num_features
             scale = m.weight.data if m.weight is not None else np.ones(c)
             bias = m.bias.data if m.bias is not None else np.zeros(c)
             ins = [x, self.init(prefix + "weight", scale), self.init(prefix + "bias", bias),
                    self.init(prefix + "running_mean", m.running_mean), self.init(prefix + "running_var", m.running_var)]
             return self.node("BatchNormalization", ins, p, epsilon=float(m.eps))
-        if isinstance(m, Maxout):  # Gemm to out * pieces rows, grouped per output: reshape, max
+        if isinstance(m, L.Maxout):  # Gemm to out * pieces rows, grouped per output: reshape, max
             z = self.node("Gemm", [x, self.init(prefix + "weight", m.weight.data),
                                    self.init(prefix + "bias", m.bias.data)], p, transB=1)
             shape = self.init(self.name(p + "_shape"), [0, m.out_features, m.pieces], np.int64)
             z = self.node("Reshape", [z, shape], p)
             return self.node("ReduceMax", [z], p, axes=[2], keepdims=0)  # axes an attribute until opset 18
-        simple = {ReLU: ("Relu", {}), Sigmoid: ("Sigmoid", {}), Tanh: ("Tanh", {}), Flatten: ("Flatten", {"axis": 1})}
+        simple = {L.ReLU: ("Relu", {}), L.Sigmoid: ("Sigmoid", {}), L.Tanh: ("Tanh", {}),
+                  L.Flatten: ("Flatten", {"axis": 1})}
         if type(m) in simple:
             op, attrs = simple[type(m)]
             return self.node(op, [x], p, **attrs)
-        if isinstance(m, LeakyReLU):
+        if isinstance(m, L.LeakyReLU):
             return self.node("LeakyRelu", [x], p, alpha=float(m.negative_slope))
-        if isinstance(m, ELU):
+        if isinstance(m, L.ELU):
             return self.node("Elu", [x], p, alpha=float(m.alpha))
-        if isinstance(m, Dropout):
+        if isinstance(m, L.Dropout):
             return x  # inference form: the identity
         raise ValueError(f"nnx.onnx.export: layer {prefix.rstrip('.') or '(model)'} ({type(m).__name__}) cannot be "
                          "exported: only nnx's built-in layers have an ONNX form")
@@ -175,8 +161,8 @@ def export(model, path, input_shape, *, dynamic_batch=True):
 
 
 # -- import ----------------------------------------------------------------------------------------
-_ACTS = {"Relu": lambda a: ReLU(), "Sigmoid": lambda a: Sigmoid(), "Tanh": lambda a: Tanh(),
-         "LeakyRelu": lambda a: LeakyReLU(a.get("alpha", 0.01)), "Elu": lambda a: ELU(a.get("alpha", 1.0))}
+_ACTS = {"Relu": lambda a: L.ReLU(), "Sigmoid": lambda a: L.Sigmoid(), "Tanh": lambda a: L.Tanh(),
+         "LeakyRelu": lambda a: L.LeakyReLU(a.get("alpha", 0.01)), "Elu": lambda a: L.ELU(a.get("alpha", 1.0))}
 _PASS = ("Dropout", "Identity")
 
 
@@ -209,15 +195,15 @@ def _layer(node, consts, rank, nxt):
             and a.get("beta", 1.0) == 1.0:
         weight = w[0] if a.get("transB", 0) else w[0].T
         bias = w[1] if len(w) > 1 else None
-        if nxt[:2] and [n.op_type for n in nxt[:2]] == ["Reshape", "ReduceMax"]:  # nnx's Maxout
+        if nxt[:2] and [n.op_type for n in nxt[:2]] == ["Reshape", "ReduceMax"]:  # nnx's L.Maxout
             shape, red = consts.get(nxt[0].input[1]), nxt[1]
             axes = consts.get(red.input[1]) if len(red.input) > 1 else _attrs(red).get("axes")
             keep = _attrs(red).get("keepdims", 1)
             if shape is not None and len(shape) == 3 and list(np.ravel(axes)) == [2] and not keep:
-                m = Maxout(weight.shape[1], int(shape[1]), int(shape[2]), dtype=weight.dtype)
+                m = L.Maxout(weight.shape[1], int(shape[1]), int(shape[2]), dtype=weight.dtype)
                 m.weight.data[...], m.bias.data[...] = weight, bias
                 return m, 2, 3
-        m = Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=weight.dtype)
+        m = L.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=weight.dtype)
         m.weight.data[...] = weight
         if bias is not None:
             m.bias.data[...] = np.broadcast_to(bias, m.bias.data.shape)
@@ -226,7 +212,7 @@ def _layer(node, consts, rank, nxt):
         bias = None
         if nxt and nxt[0].op_type == "Add" and nxt[0].input[0] == node.output[0] and nxt[0].input[1] in consts:
             bias = consts[nxt[0].input[1]]
-        m = Linear(w[0].shape[0], w[0].shape[1], bias=bias is not None, dtype=w[0].dtype)
+        m = L.Linear(w[0].shape[0], w[0].shape[1], bias=bias is not None, dtype=w[0].dtype)
         m.weight.data[...] = w[0].T
         if bias is not None:
             m.bias.data[...] = np.broadcast_to(bias, m.bias.data.shape)
@@ -237,7 +223,7 @@ def _layer(node, consts, rank, nxt):
         if pads[:2] != pads[2:] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             return None
         bias = w[1] if len(w) > 1 else None
-        m = Conv2d(w[0].shape[1], w[0].shape[0], tuple(w[0].shape[2:]), stride=tuple(a.get("strides", [1, 1])),
+        m = L.Conv2d(w[0].shape[1], w[0].shape[0], tuple(w[0].shape[2:]), stride=tuple(a.get("strides", [1, 1])),
                    padding=tuple(pads[:2]), bias=bias is not None, dtype=w[0].dtype)
         m.weight.data[...] = w[0]
         if bias is not None:
@@ -246,15 +232,15 @@ def _layer(node, consts, rank, nxt):
     if op in ("MaxPool", "AveragePool") and not any(a.get("pads", [0])) and not a.get("ceil_mode", 0) \
             and list(a.get("dilations", [1, 1])) == [1, 1]:
         kernel = tuple(a["kernel_shape"])
-        return (MaxPool2d if op == "MaxPool" else AvgPool2d)(kernel, tuple(a.get("strides", kernel))), 4, 1
+        return (L.MaxPool2d if op == "MaxPool" else L.AvgPool2d)(kernel, tuple(a.get("strides", kernel))), 4, 1
     if op == "Flatten" and a.get("axis", 1) == 1:
-        return Flatten(), 2, 1
+        return L.Flatten(), 2, 1
     if op == "Reshape" and rank == 4 and node.input[1] in consts and list(consts[node.input[1]])[:1] in ([0], [-1]) \
             and len(consts[node.input[1]]) == 2:
-        return Flatten(), 2, 1
+        return L.Flatten(), 2, 1
     if op == "BatchNormalization" and all(v is not None for v in w[:4]):
         scale, b, mean, var = w[:4]
-        norm = BatchNorm2d if rank == 4 else BatchNorm1d
+        norm = L.BatchNorm2d if rank == 4 else L.BatchNorm1d
         m = norm(len(scale), eps=float(a.get("epsilon", 1e-5)), dtype=scale.dtype)
         m.weight.data[...], m.bias.data[...] = scale, b
         m.running_mean[...], m.running_var[...] = mean, var
