@@ -417,11 +417,20 @@ def predict(model, x, batch_size=1000):
 
 
 def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=32, schedule=None,
-        callbacks=(), progress=True, seed=None, shuffle=True):
+        callbacks=(), progress=True, seed=None, shuffle=True, *, precision="fp32", distributed=False):
     """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
 
-    See ``Trainer.fit`` for the arguments; returns the ``History``.
+    See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision`` and
+    ``distributed`` are API.md's: this build trains in float32 (or the model's dtype) on one
+    process; ``precision="bf16"`` and ``distributed=True`` are refused with a ValueError saying so
+    rather than silently ignored.
     """
+    if precision != "fp32":
+        raise ValueError(f"fit: precision: expected 'fp32' (bf16 mixed precision is not implemented in this "
+                         f"version), got {precision!r}")
+    if distributed is not False:
+        raise ValueError("fit: distributed: expected False (data-parallel training over MPI is not implemented "
+                         f"in this version), got {distributed!r}")
     trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
     return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
                        progress=progress, seed=seed, shuffle=shuffle)
