@@ -69,9 +69,10 @@ def get_backend():
 
 
 def __getattr__(name):
-    """``nnx.onnx`` and ``nnx.sklearn`` load on first use: their libraries are optional extras
-    (``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'``), never imported by ``import nnx``."""
-    if name in ("onnx", "sklearn"):
+    """``nnx.onnx``, ``nnx.sklearn`` and ``nnx.distributed`` load on first use: their libraries are
+    optional extras (``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'`` / ``'nnx[mpi]'``), never
+    imported by ``import nnx``."""
+    if name in ("onnx", "sklearn", "distributed"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'nnx' has no attribute {name!r}")

@@ -14,7 +14,7 @@ LAYERS = [
     {"nnx.layers", "nnx.graph", "nnx.losses", "nnx.regularization", "nnx.optim", "nnx.gradcheck"},
     {"nnx.io", "nnx.onnx"},                                            # files: checkpoints, PNG, IDX, ONNX
     {"nnx.datasets"},                                                  # digits, MNIST, DataLoader
-    {"nnx.train", "nnx.sklearn"},                                      # fit, callbacks, metrics, plots, sklearn
+    {"nnx.train", "nnx.sklearn", "nnx.distributed"},                   # fit, callbacks, ..., sklearn, MPI
     {"nnx", "nnx.__main__", "nnx.cli", "nnx._info"},                   # the public face and the CLI
 ]
 LEVEL = {unit: i for i, units in enumerate(LAYERS) for unit in units}

@@ -372,7 +372,7 @@ def test_progress_bar_appears_on_a_terminal():
     assert "epoch 1/1" in text and "samples/s" in text and "accuracy 0." in text
 
 
-def test_fit_takes_the_api_keywords_and_refuses_what_it_cannot_do():
+def test_fit_takes_the_api_keywords_and_refuses_what_it_cannot_do():  # distributed=True: test_distributed
     X = np.ones((8, 4), np.float32)
     y = np.zeros(8, np.int64)
     m = nnx.Sequential(nnx.Linear(4, 2, rng=0))
@@ -381,5 +381,5 @@ def test_fit_takes_the_api_keywords_and_refuses_what_it_cannot_do():
     assert len(h) == 1
     with pytest.raises(ValueError, match="precision: expected 'fp32'"):
         nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, (X, y), 1, progress=False, precision="bf16")
-    with pytest.raises(ValueError, match="distributed: expected False"):
-        nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, (X, y), 1, progress=False, distributed=True)
+    with pytest.raises(TypeError, match="distributed: expected a bool"):
+        nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, (X, y), 1, progress=False, distributed="yes")

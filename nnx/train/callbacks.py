@@ -164,6 +164,8 @@ class ModelCheckpoint(Callback):
 
     def _save(self, trainer, epoch, logs):
         from ..io.checkpoint import save
+        if getattr(trainer, "rank", 0):  # distributed: every rank holds the same model; rank 0 writes it
+            return
         path = self.path.format(**logs) if "{" in self.path else self.path
         obj = trainer.model
         if self.save_optimizer:
@@ -212,11 +214,15 @@ class CSVLogger(Callback):
         self._file = self._writer = None
 
     def on_train_begin(self, trainer):
+        if getattr(trainer, "rank", 0):  # distributed: rank 0 writes the log
+            return
         exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         self._file = open(self.path, "a" if self.append else "w", newline="")
         self._writer, self._keys, self._has_header = None, None, exists
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if self._file is None:
+            return
         if self._writer is None:
             self._keys = list(logs)
             self._writer = csv.DictWriter(self._file, fieldnames=self._keys, extrasaction="ignore")
@@ -239,6 +245,8 @@ class JSONLogger(Callback):
         self.path = os.fspath(path)
 
     def _write(self, trainer):
+        if getattr(trainer, "rank", 0):  # distributed: rank 0 writes the log
+            return
         h = trainer.history
         doc = {"params": h.params, "epochs": [{k: _plain(v) for k, v in e.items()} for e in h.epochs],
                "interrupted": h.interrupted, "stop_reason": h.stop_reason}

@@ -170,13 +170,15 @@ class Trainer:
             raise TypeError(f"Trainer: optimizer: expected an nnx.optim optimizer, got {type(optimizer).__name__}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.callbacks = check_callbacks(callbacks)
+        self._dp, self.rank = None, 0  # set by fit(distributed=True)
         if schedule is not None:
             self.callbacks.insert(0, LRScheduler(schedule))
         self.history = History()
         self.stop_training = False
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, train_data, epochs=1, val_data=None, batch_size=32, progress=True, seed=None, shuffle=True):
+    def fit(self, train_data, epochs=1, val_data=None, batch_size=32, progress=True, seed=None, shuffle=True,
+            distributed=False):
         """Train for ``epochs`` epochs; return the ``History``.
 
         Parameters
@@ -193,6 +195,9 @@ class Trainer:
             Seeds the shuffling and every Dropout layer's masks (their generators are replaced).
             None draws a seed, recorded in ``history.params["seed"]`` to reproduce the run.
         shuffle : bool, default True
+        distributed : bool, default False
+            Data-parallel over MPI (``nnx.distributed``): ``batch_size`` samples per rank and step,
+            gradients averaged over the global batch, rank 0 reporting and writing files.
 
         Training tunes glibc's malloc for the process first (``nnx.tune_malloc``: activations
         are reused instead of page-faulted back in every step).
@@ -204,8 +209,20 @@ class Trainer:
         train_data = _check_data(train_data, "train_data", where)
         if val_data is not None:
             val_data = _check_data(val_data, "val_data", where)
+        self._dp, self.rank = None, 0
+        if distributed:
+            from ..distributed import DataParallel
+            self._dp = DataParallel(self.model)  # broadcasts rank 0's parameters and buffers
+            self.rank = self._dp.rank
+            if self.rank:
+                progress = False  # rank 0 reports
+            if not isinstance(train_data, tuple):
+                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
+                                 "share of every global batch)")
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
+            if self._dp is not None:
+                seed = self._dp.comm.bcast(seed, root=0)  # one permutation on every rank
         elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"fit: seed: expected a non-negative int or None, got {seed!r}")
         seed = int(seed)
@@ -216,7 +233,9 @@ class Trainer:
             m.rng = np.random.default_rng(ss)
         if isinstance(train_data, tuple):
             x, y = train_data
-            batches = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, rng=np.random.default_rng(shuffle_ss))
+            world = self._dp.world if self._dp is not None else 1  # a global batch: batch_size per rank
+            batches = DataLoader(x, y, batch_size=batch_size * world, shuffle=shuffle,
+                                 rng=np.random.default_rng(shuffle_ss))
             n_train = x.shape[0]
         else:
             batches, n_train = train_data, None
@@ -268,20 +287,25 @@ class Trainer:
         model.train()
         seen, loss_sum, correct, classify = 0, 0.0, 0, None
         t0 = time.perf_counter()
+        dp = self._dp
         for b, batch in enumerate(batches):
             xb, yb = batch
-            out = model.forward(xb)
-            value = loss.forward(out, yb)
-            opt.zero_grad()
-            model.backward(loss.backward(), input_grad=False)
-            opt.step()
-            n = xb.shape[0]
-            seen += n
-            loss_sum += value * n
-            if classify is None:
-                classify = _is_classification(out, np.asarray(yb))
-            if classify:
-                correct += _count_correct(out, yb)
+            if dp is None:
+                out = model.forward(xb)
+                value = loss.forward(out, yb)
+                opt.zero_grad()
+                model.backward(loss.backward(), input_grad=False)
+                opt.step()
+                n = xb.shape[0]
+                seen += n
+                loss_sum += value * n
+                if classify is None:
+                    classify = _is_classification(out, np.asarray(yb))
+                if classify:
+                    correct += _count_correct(out, yb)
+            else:
+                value, n, good, classify = self._distributed_step(dp, xb, yb, classify)
+                seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + good
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": n})
             if bar.disable is False and (b % 10 == 0 or b + 1 == n_batches):
@@ -307,6 +331,29 @@ class Trainer:
             logs["accuracy"] = correct / seen
         logs.update({"lr": lr, "time": elapsed, "samples_per_sec": seen / elapsed if elapsed > 0 else float("nan")})
         return logs, bar
+
+    def _distributed_step(self, dp, xb, yb, classify):
+        """One step on this rank's share of a global batch; ``(loss, n, correct, classify)`` of
+        the global batch, the same on every rank."""
+        model, loss, opt = self.model, self.loss, self.optimizer
+        n_global = xb.shape[0]
+        share = dp.shard(n_global)
+        xb, yb = xb[share], yb[share]
+        n = xb.shape[0]
+        opt.zero_grad()
+        local, good = 0.0, 0
+        if n:
+            out = model.forward(xb)
+            local = loss.forward(out, yb)
+            model.backward(loss.backward(), input_grad=False)
+            if classify is None:
+                classify = _is_classification(out, np.asarray(yb))
+            if classify:
+                good = _count_correct(out, yb)
+        dp.reduce_gradients(n / n_global)  # the mean over the global batch, as one process would take
+        opt.step()
+        total, count, correct, flag = dp.sum(local * n, n, good, 1.0 if classify else 0.0)
+        return total / count, int(count), int(correct), bool(flag)
 
     # -- inference ----------------------------------------------------------------------------
     def evaluate(self, data, batch_size=1000):
@@ -421,16 +468,15 @@ def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=
     """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
 
     See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision`` and
-    ``distributed`` are API.md's: this build trains in float32 (or the model's dtype) on one
-    process; ``precision="bf16"`` and ``distributed=True`` are refused with a ValueError saying so
-    rather than silently ignored.
+    ``distributed`` are API.md's: this build trains in float32 (or the model's dtype), and
+    ``precision="bf16"`` is refused with a ValueError saying so rather than silently ignored;
+    ``distributed=True`` trains data-parallel over MPI (``nnx.distributed``).
     """
     if precision != "fp32":
         raise ValueError(f"fit: precision: expected 'fp32' (bf16 mixed precision is not implemented in this "
                          f"version), got {precision!r}")
-    if distributed is not False:
-        raise ValueError("fit: distributed: expected False (data-parallel training over MPI is not implemented "
-                         f"in this version), got {distributed!r}")
+    if not isinstance(distributed, bool):
+        raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
     trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
     return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
-                       progress=progress, seed=seed, shuffle=shuffle)
+                       progress=progress, seed=seed, shuffle=shuffle, distributed=distributed)
