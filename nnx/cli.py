@@ -73,6 +73,9 @@ def cmd_train(args):
 
     from .train import models
     _setup_runtime(args)
+    rank, world = nnx.distributed.init() if args.distributed else (0, 1)
+    if rank:  # rank 0 reports and writes the files
+        sys.stdout = open(os.devnull, "w")
     X, y, Xt, yt, norm = load_data(args.data, args.root, args.download)
     if args.train_subset:
         X, y = X[:args.train_subset], y[:args.train_subset]
@@ -87,18 +90,19 @@ def cmd_train(args):
     schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"{args.data}: {len(X)} train / {len(Xt)} test, {args.model} ({model.num_parameters():,} parameters), "
           f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend_name()}, threads={nnx.get_num_threads()}, "
-          f"seed={args.seed}", flush=True)
+          f"seed={args.seed}" + (f", ranks={world} (global batch {args.batch_size * world})" if world > 1 else ""),
+          flush=True)
     bar = not args.no_progress and sys.stderr.isatty()
     history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, val_data=(Xt, yt),
                       batch_size=args.batch_size, schedule=schedule, progress=bar, seed=args.seed,
-                      callbacks=[] if bar else [_EpochPrinter()])
+                      callbacks=[] if bar else [_EpochPrinter()], distributed=args.distributed)
     result = nnx.evaluate(model, (Xt, yt))
-    if args.save:
+    if args.save and rank == 0:
         meta = nnx.io.input_metadata(input_shape, norm, nnx.datasets.CLASS_NAMES.get(args.data, range(10)),
                                      model=args.model, data=args.data, epochs_completed=len(history), seed=args.seed)
         nnx.save(model, args.save, metadata=meta)
         print(f"saved {args.save}")
-    if args.plots:
+    if args.plots and rank == 0:
         for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt, images=pictures,
                                          class_names=nnx.datasets.CLASS_NAMES.get(args.data)):
             print(f"wrote {path}")
@@ -314,6 +318,8 @@ def build_parser():
     t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, shuffling, dropout (default 0)")
     t.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
     t.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz) with its metadata")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run under mpiexec -n N, --batch-size per rank (needs nnx[mpi])")
     t.add_argument("--plots", metavar="DIR", default=None, help="write curves/confusion/filters PNGs into DIR")
     t.add_argument("--no-progress", action="store_true", help="no progress bar; print one line per epoch")
     t.set_defaults(func=cmd_train)

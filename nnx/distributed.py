@@ -15,6 +15,10 @@ BatchNorm keeps per-rank statistics, as torch's DistributedDataParallel does by 
 Run as root, Open MPI's ``mpiexec`` needs ``OMPI_ALLOW_RUN_AS_ROOT=1
 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1``.
 """
+import contextlib
+import sys
+import traceback
+
 import numpy as np
 
 _state = {"comm": None}
@@ -81,3 +85,18 @@ class DataParallel:
         buf = np.array(values, np.float64)
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
         return buf
+
+    @contextlib.contextmanager
+    def stop_all_on_failure(self):
+        """An exception on one rank ends the whole job (``Abort``), after saying which rank failed
+        and why: the others would otherwise wait in the next reduction for ever."""
+        try:
+            yield
+        except Exception as exc:
+            if self.world > 1:
+                traceback.print_exc()
+                sys.stderr.write(f"nnx.distributed: rank {self.rank} of {self.world} failed ({type(exc).__name__}: "
+                                 f"{exc}); stopping every rank\n")
+                sys.stderr.flush()
+                self.comm.Abort(1)
+            raise

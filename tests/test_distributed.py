@@ -3,6 +3,7 @@ on the same global batches (float64, 1e-6), whatever the world size (2, and 3 ov
 a rank left without samples in the last batch); bit-identical run to run; differing models fail
 at the start naming the rank."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,57 @@ def test_without_mpi_the_world_is_one_process():
     code = "import sys; sys.modules['mpi4py'] = None; import nnx; print(nnx.distributed.init())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "(0, 1)", out.stderr
+
+
+FAULT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import nnx
+    how, ckpt = sys.argv[1], sys.argv[2]
+    rank, world = nnx.distributed.init()
+
+    class Fail(nnx.callbacks.Callback):
+        def on_batch_end(self, trainer, batch, logs):
+            if rank == 1 and trainer.history.epochs and batch == 2:  # epoch 2, a few steps in
+                if how == "raise":
+                    raise RuntimeError("boom on purpose")
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    X, y, _, _ = nnx.datasets.load_digits()
+    model = nnx.models.mlp((1, 8, 8), 10, hidden=(16,), rng=0)
+    opt = nnx.optim.SGD(model.parameters(), lr=0.05)
+    nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=5, batch_size=32, seed=0, progress=False,
+            distributed=True, callbacks=[Fail(), nnx.callbacks.ModelCheckpoint(ckpt, save_best_only=False)])
+""")
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_failing_rank_ends_the_job_naming_it(tmp_path, how):
+    import time
+    (tmp_path / "fault.py").write_text(FAULT)
+    ckpt = tmp_path / "last.npz"
+    t0 = time.monotonic()
+    proc = subprocess.run([MPIEXEC, "-n", "2", "--map-by", ":OVERSUBSCRIBE", sys.executable, str(tmp_path / "fault.py"),
+                           how, str(ckpt)], capture_output=True, text=True, timeout=60, env=ENV)
+    assert proc.returncode != 0 and time.monotonic() - t0 < 30
+    text = proc.stdout + proc.stderr
+    if how == "raise":
+        assert "nnx.distributed: rank 1 of 2 failed (RuntimeError: boom on purpose)" in text, text[-2000:]
+    else:
+        assert re.search(r"rank 1\b.*(signal 9|Killed)", text, re.S | re.I), text[-2000:]
+    assert nnx.load(ckpt).num_parameters() > 0  # rank 0's last checkpoint (epoch 1) still loads
+
+
+def test_cli_and_example_train_under_mpiexec(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    cli = subprocess.run([MPIEXEC, "-n", "2", "--map-by", ":OVERSUBSCRIBE", sys.executable, "-m", "nnx", "train",
+                          "--data", "digits", "--epochs", "2", "--distributed", "--save", str(tmp_path / "m.npz")],
+                         capture_output=True, text=True, timeout=120, env=ENV)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert cli.stdout.count("test accuracy") == 1 and "ranks=2 (global batch " in cli.stdout  # rank 0 alone
+    assert nnx.load(tmp_path / "m.npz").num_parameters() > 0
+    ex = subprocess.run([MPIEXEC, "-n", "2", "--map-by", ":OVERSUBSCRIBE", sys.executable,
+                         str(root / "examples" / "distributed_mnist.py"), "--data", "digits", "--epochs", "2"],
+                        capture_output=True, text=True, timeout=120, env=ENV)
+    assert ex.returncode == 0, ex.stderr[-2000:]
+    assert "2 ranks, global batch 128: test accuracy" in ex.stdout

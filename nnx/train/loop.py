@@ -10,6 +10,7 @@ Determinism: with the same ``seed`` the data order and the Dropout masks are the
 the same thread count every kernel sums in the same order, so the weights after training are
 bit-identical (tested). See README "Determinism" for what holds across thread counts.
 """
+import contextlib
 import math
 import shutil
 import signal
@@ -246,7 +247,8 @@ class Trainer:
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        with _Interrupt() as interrupt:
+        guard = self._dp.stop_all_on_failure() if self._dp is not None else contextlib.nullcontext()
+        with guard, _Interrupt() as interrupt:
             for epoch in range(epochs):
                 logs, bar = self._train_epoch(epoch, epochs, batches, progress, interrupt)
                 if logs is None:
