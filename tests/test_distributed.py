@@ -149,3 +149,71 @@ def test_cli_and_example_train_under_mpiexec(tmp_path):
                         capture_output=True, text=True, timeout=120, env=ENV)
     assert ex.returncode == 0, ex.stderr[-2000:]
     assert "2 ranks, global batch 128: test accuracy" in ex.stdout
+
+
+RESUME = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nnx
+    mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    X, y, _, _ = nnx.datasets.load_digits()
+    model = nnx.models.mlp((1, 8, 8), 10, hidden=(16,), rng=0)
+    opt = nnx.optim.Adam(model.parameters(), lr=1e-3)
+    if mode == "resume":
+        state = nnx.load(path)
+        model.load_state_dict(state["model"].state_dict())
+        opt.load_state_dict(state["optimizer"])
+    cb = [nnx.callbacks.ModelCheckpoint(path, save_best_only=False, save_optimizer=True)] if mode == "write" else []
+    nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=1, batch_size=32, seed=1, progress=False,
+            distributed=True, callbacks=cb)
+    if nnx.distributed.init()[0] == 0:
+        np.savez(out, **model.state_dict())
+""")
+
+
+def test_a_checkpoint_written_by_two_ranks_resumes_on_one_and_three(tmp_path):
+    (tmp_path / "resume.py").write_text(RESUME)
+    ckpt = tmp_path / "ck.npz"
+
+    def run(n, mode, out):
+        cmd = [MPIEXEC, "-n", str(n), "--map-by", ":OVERSUBSCRIBE", sys.executable, str(tmp_path / "resume.py"),
+               mode, str(ckpt), str(tmp_path / out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return np.load(tmp_path / out)
+
+    written = run(2, "write", "w.npz")
+    state = nnx.load(ckpt)
+    assert all(np.array_equal(state["model"].state_dict()[k], written[k]) for k in written.files)
+    for n in (1, 3):  # the same checkpoint goes on with another world size, and trains
+        resumed = run(n, "resume", f"r{n}.npz")
+        assert set(resumed.files) == set(written.files)
+        assert any(not np.array_equal(resumed[k], written[k]) for k in written.files)
+
+
+def test_lenet_reaches_the_single_process_accuracy(tmp_path):
+    root = os.environ.get("NNX_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    script = tmp_path / "lenet.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import nnx
+        X, y, Xt, yt = nnx.datasets.load_mnist({root!r})
+        X, y = X[:8000], y[:8000]
+        world = nnx.distributed.init()[1]
+        model = nnx.models.lenet5((1, 28, 28), rng=0)
+        opt = nnx.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        dist = sys.argv[1] == "dist"
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=2, batch_size=32 if dist else 64, seed=0,
+                progress=False, distributed=dist)
+        if nnx.distributed.init()[0] == 0:
+            print("accuracy", nnx.evaluate(model, (Xt, yt))["accuracy"])
+    """))
+    dist = subprocess.run([MPIEXEC, "-n", "2", "--map-by", ":OVERSUBSCRIBE", sys.executable, str(script), "dist"],
+                          capture_output=True, text=True, timeout=300, env=ENV)
+    single = subprocess.run([sys.executable, str(script), "single"], capture_output=True, text=True, timeout=300)
+    assert dist.returncode == 0 and single.returncode == 0, dist.stderr[-1500:] + single.stderr[-1500:]
+    a = float(dist.stdout.split("accuracy")[-1])
+    b = float(single.stdout.split("accuracy")[-1])
+    assert b > 0.9 and abs(a - b) <= 0.002, (a, b)
