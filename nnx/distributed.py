@@ -6,9 +6,10 @@ model on every rank: parameters and buffers are broadcast from rank 0 at the sta
 model differs fails there, naming itself); every rank draws the same permutation each epoch and
 takes its contiguous share of every global batch (``batch_size`` per rank, so a global batch is
 ``batch_size x world_size``; the last, partial one is split the same way on every rank, a rank
-with no samples still joining the reduction); after each explicit backward the gradients are
-summed over the ranks with one ``Allreduce`` on a flat buffer, each rank's weighted by its share
-of the global batch, so the step is the single-process step on the global batch; loss and
+with no samples still joining the reduction); during each explicit backward the gradients are
+summed over the ranks in buckets of one flat buffer, each ``Iallreduce`` started as soon as its
+layers' backward is done (the last layers first), each rank's weighted by its share of the global
+batch, so the step is the single-process step on the global batch; loss and
 accuracy are summed over the ranks; the progress line, checkpoints and logs are rank 0's.
 BatchNorm keeps per-rank statistics, as torch's DistributedDataParallel does by default.
 
@@ -61,24 +62,58 @@ class DataParallel:
                 raise ValueError(f"nnx.distributed: rank {r}'s model differs from rank 0's: {diff[1]} vs {diff[0]}")
         for value in state.values():
             self.comm.Bcast(value, root=0)
+        # Buckets: the layers of a Sequential from the last to the first (the order backward
+        # finishes them), cut every BUCKET values; each is a contiguous part of one flat buffer,
+        # summed over the ranks (Iallreduce) as soon as its layers' gradients are final.
+        layers = list(model._modules.values()) if type(model).__name__ == "Sequential" else [model]
+        self.layers, self.slots, self.buckets, o, start = layers, {}, [], 0, 0
+        for layer in reversed(layers):
+            params = list(layer.parameters())
+            if not params:
+                continue
+            self.slots[id(layer)] = []
+            for p in params:
+                self.slots[id(layer)].append((p, slice(o, o + p.data.size)))
+                o += p.data.size
+            if o - start >= self.BUCKET:
+                self.buckets.append((start, o, id(layer)))
+                start = o
+        if o > start:
+            self.buckets.append((start, o, next(reversed([k for k in self.slots]))))
+        self.bucket_end = {last: (a, b) for a, b, last in self.buckets}
         dtype = self.params[0].data.dtype if self.params else np.float64
-        self.flat = np.zeros(sum(p.data.size for p in self.params), dtype)
+        self.flat = np.zeros(o, dtype)
+        self.weight, self.requests = 1.0, []
 
     def shard(self, n):
         """The slice of a global batch of ``n`` samples this rank trains on."""
         return slice(n * self.rank // self.world, n * (self.rank + 1) // self.world)
 
-    def reduce_gradients(self, weight):
-        """grad := sum over ranks of weight_r * grad_r (weight = this rank's share of the batch)."""
-        o = 0
-        for p in self.params:
-            np.multiply(p.grad.reshape(-1), weight, out=self.flat[o:o + p.data.size])
-            o += p.data.size
-        self.comm.Allreduce(self.MPI.IN_PLACE, self.flat, op=self.MPI.SUM)
-        o = 0
-        for p in self.params:
-            p.grad.reshape(-1)[...] = self.flat[o:o + p.data.size]
-            o += p.data.size
+    BUCKET = 1 << 18  # values per reduction (1 MB of float32): large enough to amortise a call
+
+    def backward(self, model, grad, weight):
+        """``model``'s backward (``grad=None``: this rank has no samples, its gradients are zero),
+        each bucket's sum over the ranks started as soon as its layers are done, then waited
+        for: every gradient becomes sum over ranks of weight_r * grad_r (weight = this rank's
+        share of the global batch), the single-process gradient of the global batch."""
+        from .module import call_backward
+        self.weight, self.requests = weight, []
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if grad is not None:
+                grad = call_backward(layer, grad, i > 0)
+            self._done(layer)
+        self.MPI.Request.Waitall(self.requests)
+        for slots in self.slots.values():
+            for p, part in slots:
+                p.grad.reshape(-1)[...] = self.flat[part]
+
+    def _done(self, layer):
+        for p, part in self.slots.get(id(layer), ()):
+            np.multiply(p.grad.reshape(-1), self.weight, out=self.flat[part])
+        if id(layer) in self.bucket_end:
+            a, b = self.bucket_end[id(layer)]
+            self.requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, self.flat[a:b], op=self.MPI.SUM))
 
     def sum(self, *values):
         """The sums over ranks of a few numbers (loss sums, counts)."""

@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent("""
     n, batch, epochs, out, hidden = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
                                      int(sys.argv[5]))
     rank, world = nnx.distributed.init()
+    nnx.distributed.DataParallel.BUCKET = int(sys.argv[6])  # small: several buckets, one per layer
     nnx.set_num_threads(1)
     X, y, _, _ = nnx.datasets.load_digits()
     X, y = X[:n].astype(np.float64), y[:n]
@@ -46,12 +47,12 @@ MODEL = textwrap.dedent("""
 """)
 
 
-def _mpirun(tmp_path, world, n, batch, epochs, name, hidden=32):
+def _mpirun(tmp_path, world, n, batch, epochs, name, hidden=32, bucket=1 << 18):
     script = tmp_path / "train.py"
     script.write_text(MODEL + SCRIPT)
     out = tmp_path / f"{name}.npz"
     cmd = [MPIEXEC, "-n", str(world), "--map-by", ":OVERSUBSCRIBE", sys.executable, str(script),
-           str(n), str(batch), str(epochs), str(out), str(hidden)]  # 3 ranks on 2 cores: oversubscribed
+           str(n), str(batch), str(epochs), str(out), str(hidden), str(bucket)]  # 3 ranks on 2 cores: oversubscribed
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
     return proc, out
 
@@ -66,9 +67,10 @@ def _single(n, global_batch, epochs):
     return model.state_dict(), np.array(h["loss"])
 
 
-@pytest.mark.parametrize("world, n", [(2, 300), (3, 289)])  # 289 on 3 ranks: a last batch of 1 sample
-def test_ranks_train_the_single_process_model(tmp_path, world, n):
-    proc, out = _mpirun(tmp_path, world, n, 16, 2, "dist")
+@pytest.mark.parametrize("world, n, bucket", [(2, 300, 1 << 18), (3, 289, 1 << 18), (2, 300, 100)])
+def test_ranks_train_the_single_process_model(tmp_path, world, n, bucket):
+    # 289 on 3 ranks: a last batch of 1 sample; bucket 100: each layer's gradients reduced apart
+    proc, out = _mpirun(tmp_path, world, n, 16, 2, "dist", bucket=bucket)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = np.load(out)
     want, loss = _single(n, 16 * world, 2)

@@ -343,16 +343,16 @@ class Trainer:
         xb, yb = xb[share], yb[share]
         n = xb.shape[0]
         opt.zero_grad()
-        local, good = 0.0, 0
+        local, good, grad = 0.0, 0, None
         if n:
             out = model.forward(xb)
             local = loss.forward(out, yb)
-            model.backward(loss.backward(), input_grad=False)
+            grad = loss.backward()
             if classify is None:
                 classify = _is_classification(out, np.asarray(yb))
             if classify:
                 good = _count_correct(out, yb)
-        dp.reduce_gradients(n / n_global)  # the mean over the global batch, as one process would take
+        dp.backward(model, grad, n / n_global)  # gradients summed over ranks bucket by bucket, during backward
         opt.step()
         total, count, correct, flag = dp.sum(local * n, n, good, 1.0 if classify else 0.0)
         return total / count, int(count), int(correct), bool(flag)
