@@ -32,11 +32,16 @@ def _check_threads(n, name):
     return n
 
 
-def _usable_cpus():
+def _cpus():
+    """The CPUs this process may run on."""
     try:
-        return len(os.sched_getaffinity(0))
+        return os.sched_getaffinity(0)
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
+
+
+def _usable_cpus():
+    return len(_cpus())
 
 
 def get_num_threads():
@@ -101,10 +106,7 @@ def _adapted():
     now, load = time.monotonic(), _load
     if load["t"] is not None and now - load["t"] < _ADAPT_SECONDS:
         return load["n"]
-    try:
-        cpus = os.sched_getaffinity(0)
-    except AttributeError:
-        cpus = set(range(os.cpu_count() or 1))
+    cpus = _cpus()
     busy, own = _busy_seconds(cpus), sum(os.times()[:2])
     n = load["n"] or len(cpus)
     if busy is not None and load["busy"] is not None:

@@ -62,11 +62,6 @@ def load_data(name, root=None, download=False):
     return X, y, Xt, yt, norm
 
 
-def _normalize(x, norm):
-    mean, std = norm
-    return ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
-
-
 # -- train -----------------------------------------------------------------------------------------
 def cmd_train(args):
     import nnx
@@ -80,7 +75,9 @@ def cmd_train(args):
     if args.train_subset:
         X, y = X[:args.train_subset], y[:args.train_subset]
     pictures = Xt  # the raw test images, for the misclassified-digits plot
-    X, Xt = _normalize(X, norm), _normalize(Xt, norm)
+    # trained with exactly the preprocessing the checkpoint records (and evaluate/predict apply)
+    convention = nnx.io.input_metadata(X.shape[1:], norm, nnx.datasets.CLASS_NAMES.get(args.data, range(10)))
+    X, Xt = (nnx.io.prepare_inputs(a, convention, None, args.data) for a in (X, Xt))
     input_shape = list(X.shape[1:])
     rng = np.random.default_rng(args.seed)
     model = getattr(models, args.model)(input_shape, 10, rng=rng)
@@ -98,8 +95,8 @@ def cmd_train(args):
                       callbacks=[] if bar else [_EpochPrinter()], distributed=args.distributed)
     result = nnx.evaluate(model, (Xt, yt))
     if args.save and rank == 0:
-        meta = nnx.io.input_metadata(input_shape, norm, nnx.datasets.CLASS_NAMES.get(args.data, range(10)),
-                                     model=args.model, data=args.data, epochs_completed=len(history), seed=args.seed)
+        meta = {**convention, "model": args.model, "data": args.data, "epochs_completed": len(history),
+                "seed": args.seed}
         nnx.save(model, args.save, metadata=meta)
         print(f"saved {args.save}")
     if args.plots and rank == 0:

@@ -24,10 +24,6 @@ from ..layers import Conv2d, Linear, Maxout
 _MAX_DIM = 1 << 16
 
 
-def _number(v):
-    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
-
-
 def _shape_ok(v):
     return (isinstance(v, list) and 1 <= len(v) <= 3
             and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= _MAX_DIM for s in v))
