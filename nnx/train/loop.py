@@ -276,7 +276,7 @@ class Trainer:
 
     def _train_epoch(self, epoch, epochs, batches, progress, interrupt):
         """One pass over the data: ``(logs, open progress bar)``, or ``(None, None)`` if stopped."""
-        model, loss, opt = self.model, self.loss, self.optimizer
+        model, opt = self.model, self.optimizer
         for cb in self.callbacks:
             cb.on_epoch_begin(self, epoch)
         lr = float(opt.param_groups[0]["lr"]) if hasattr(opt, "param_groups") else float("nan")
@@ -293,21 +293,10 @@ class Trainer:
         for b, batch in enumerate(batches):
             xb, yb = batch
             if dp is None:
-                out = model.forward(xb)
-                value = loss.forward(out, yb)
-                opt.zero_grad()
-                model.backward(loss.backward(), input_grad=False)
-                opt.step()
-                n = xb.shape[0]
-                seen += n
-                loss_sum += value * n
-                if classify is None:
-                    classify = _is_classification(out, np.asarray(yb))
-                if classify:
-                    correct += _count_correct(out, yb)
+                value, n, good, classify = self._step(xb, yb, classify)
             else:
                 value, n, good, classify = self._distributed_step(dp, xb, yb, classify)
-                seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + good
+            seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + good
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": n})
             if bar.disable is False and (b % 10 == 0 or b + 1 == n_batches):
@@ -333,6 +322,19 @@ class Trainer:
             logs["accuracy"] = correct / seen
         logs.update({"lr": lr, "time": elapsed, "samples_per_sec": seen / elapsed if elapsed > 0 else float("nan")})
         return logs, bar
+
+    def _step(self, xb, yb, classify):
+        """One step: forward, loss, zero_grad, explicit backward, optimizer step;
+        ``(loss, n, correct, classify)`` of the batch."""
+        model, loss, opt = self.model, self.loss, self.optimizer
+        out = model.forward(xb)
+        value = loss.forward(out, yb)
+        opt.zero_grad()
+        model.backward(loss.backward(), input_grad=False)
+        opt.step()
+        if classify is None:
+            classify = _is_classification(out, np.asarray(yb))
+        return value, xb.shape[0], _count_correct(out, yb) if classify else 0, classify
 
     def _distributed_step(self, dp, xb, yb, classify):
         """One step on this rank's share of a global batch; ``(loss, n, correct, classify)`` of
