@@ -10,7 +10,7 @@ process (no allocator or thread-pool settings); ``fit`` and the CLI tune malloc,
 """
 import sys as _sys
 
-from . import datasets, init, io, kernels, optim, regularization, train  # noqa: E402
+from . import datasets, init, io, kernels, optim, precision, regularization, train  # noqa: E402
 from ._config import get_num_threads, set_num_threads  # noqa: E402
 from ._info import show_config  # noqa: E402
 from ._malloc import tune as tune_malloc  # noqa: E402
@@ -37,6 +37,7 @@ from .layers import (  # noqa: E402
 )
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
+from .precision import autocast  # noqa: E402
 from .train import History, Trainer, callbacks, evaluate, fit, metrics, models, plot, predict, summary  # noqa: E402
 
 # The application modules kept their old import paths (``import nnx.callbacks``,
@@ -54,7 +55,7 @@ __all__ = [
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
-    "Graph", "Add", "summary", "save", "load", "load_header",
+    "Graph", "Add", "summary", "save", "load", "load_header", "autocast", "precision",
     "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]
 

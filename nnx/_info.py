@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _config, _malloc, kernels
+from . import _config, _malloc, kernels, precision
 from ._version import __version__
 
 
@@ -28,6 +28,8 @@ def config_info():
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default"),
         "malloc_tuning": _malloc.state["reason"],
         "blas": [],
+        "bf16": precision.bf16_path(),
+        "cpu_bf16": precision.cpu_bf16_features(),
     }
     if compiled_available():
         from .kernels import _openmp
@@ -69,6 +71,9 @@ def show_config():
            "default: fewer while other processes keep CPUs busy)"),
         f"  gemm              : {info['gemm']}",
         f"  malloc tuning     : {info['malloc_tuning']}",
+        f"  bf16 (autocast)   : {info['bf16']}: bf16-rounded operands, float32 FMA sums (CPU: AVX512_BF16 "
+        f"{'yes' if info['cpu_bf16']['avx512_bf16'] else 'no'}, AMX-BF16 "
+        f"{'yes' if info['cpu_bf16']['amx_bf16'] else 'no'}; no kernel for either yet)",
     ]
     if info["blas"]:
         for b in info["blas"]:

@@ -87,13 +87,16 @@ def cmd_train(args):
     schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"{args.data}: {len(X)} train / {len(Xt)} test, {args.model} ({model.num_parameters():,} parameters), "
           f"{args.optimizer} lr={lr:g}, backend={nnx.get_backend_name()}, threads={nnx.get_num_threads()}, "
-          f"seed={args.seed}" + (f", ranks={world} (global batch {args.batch_size * world})" if world > 1 else ""),
+          f"seed={args.seed}" + (f", precision=bf16 ({nnx.precision.bf16_path()})" if args.precision == "bf16" else "")
+          + (f", ranks={world} (global batch {args.batch_size * world})" if world > 1 else ""),
           flush=True)
     bar = not args.no_progress and sys.stderr.isatty()
     history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, val_data=(Xt, yt),
                       batch_size=args.batch_size, schedule=schedule, progress=bar, seed=args.seed,
-                      callbacks=[] if bar else [_EpochPrinter()], distributed=args.distributed)
-    result = nnx.evaluate(model, (Xt, yt))
+                      callbacks=[] if bar else [_EpochPrinter()], precision=args.precision,
+                      distributed=args.distributed)
+    with nnx.autocast("bfloat16", enabled=args.precision == "bf16"):  # the accuracy fit reported
+        result = nnx.evaluate(model, (Xt, yt))
     if args.save and rank == 0:
         meta = {**convention, "model": args.model, "data": args.data, "epochs_completed": len(history),
                 "seed": args.seed}
@@ -315,6 +318,8 @@ def build_parser():
     t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, shuffling, dropout (default 0)")
     t.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
     t.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz) with its metadata")
+    t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: mixed precision, bf16 GEMM/conv operands with float32 sums (default fp32)")
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run under mpiexec -n N, --batch-size per rank (needs nnx[mpi])")
     t.add_argument("--plots", metavar="DIR", default=None, help="write curves/confusion/filters PNGs into DIR")

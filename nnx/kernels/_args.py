@@ -14,6 +14,22 @@ def flag(value, name, where):
     return bool(value)
 
 
+def bf16_args(bf16, dtype, where):
+    """The ``bf16`` flag: a bool, and True only for float32 operands (bfloat16 rounds float32)."""
+    bf16 = flag(bf16, "bf16", where)
+    if bf16 and np.dtype(dtype) != np.float32:
+        raise TypeError(f"{where}: bf16=True needs float32 operands, got {np.dtype(dtype)}")
+    return bf16
+
+
+def round_bf16_args(x):
+    """round_bf16's input: a float32 array (any shape), made C-contiguous."""
+    x = check_array(x, "x", where="round_bf16")
+    if x.dtype != np.float32:
+        raise TypeError(f"round_bf16: x: expected float32 (bfloat16 rounds float32), got {x.dtype}")
+    return x
+
+
 def gemm_epilogue_args(bias, relu, n, dtype):
     """Validate gemm's fused epilogue: ``bias`` None or (N,) of the operands' dtype; ``relu`` bool."""
     where = "gemm"
@@ -261,7 +277,8 @@ def conv2d_backward_args(dy, cache, input_grad, where="conv2d_backward"):
     if dy.shape != (x.shape[0], w.shape[0], oh, ow):
         raise ValueError(f"{where}: dy: expected shape {(x.shape[0], w.shape[0], oh, ow)} (the forward output), "
                          f"got {dy.shape}")
-    checked = ConvCache(x, w, bool(cache.has_bias), (sh, sw), (ph, pw), (oh, ow), cols)
+    bf16 = bf16_args(cache.bf16, x.dtype, f"{where}: cache")
+    checked = ConvCache(x, w, bool(cache.has_bias), (sh, sw), (ph, pw), (oh, ow), cols, bf16)
     return dy, checked, flag(input_grad, "input_grad", where)
 
 
@@ -302,13 +319,14 @@ def maxpool_backward_args(dy, argmax, x_shape):
 
 
 class ConvCache:
-    """What conv2d_backward needs from the forward pass (tier-specific ``cols`` may be None)."""
+    """What conv2d_backward needs from the forward pass (tier-specific ``cols`` may be None);
+    after a bf16 forward, ``x`` and ``w`` are the bf16-rounded operands and ``bf16`` is True."""
 
-    __slots__ = ("x", "w", "has_bias", "stride", "pad", "out_hw", "cols")
+    __slots__ = ("x", "w", "has_bias", "stride", "pad", "out_hw", "cols", "bf16")
 
-    def __init__(self, x, w, has_bias, stride, pad, out_hw, cols=None):
+    def __init__(self, x, w, has_bias, stride, pad, out_hw, cols=None, bf16=False):
         self.x, self.w, self.has_bias = x, w, has_bias
-        self.stride, self.pad, self.out_hw, self.cols = stride, pad, out_hw, cols
+        self.stride, self.pad, self.out_hw, self.cols, self.bf16 = stride, pad, out_hw, cols, bf16
 
 
 def unary_args(x, where, **params):

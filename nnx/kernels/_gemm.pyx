@@ -38,6 +38,9 @@ cdef extern from "nnx_blocked.h" nogil:
     int nnx_mr_f32, nnx_nr_f32, nnx_mr_f64, nnx_nr_f64
     const char* nnx_uk_name
 
+cdef extern from "nnx_bf16.h" nogil:
+    void nnx_round_bf16_f32(const float* x, float* y, Py_ssize_t n)
+
 # Cache blocking (elements). KC x NR of packed B (the micro-panel reused by every row panel)
 # should sit in L1, MC x KC of packed A in L2, KC x NC of packed B in L2/L3; see
 # bench/README.md for the measurements behind these numbers. Constants, never derived from the
@@ -61,11 +64,13 @@ cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floatin
                 Py_ssize_t csb, floating* C, Py_ssize_t ldc, const floating* bias, int relu, double beta,
                 Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t cols, Py_ssize_t K,
                 Py_ssize_t KC, Py_ssize_t MC, floating* abuf, floating* bbuf, int mr, int nr,
-                nnx_uk_f32_t uk32, nnx_uk_f64_t uk64) noexcept nogil:
+                nnx_uk_f32_t uk32, nnx_uk_f64_t uk64, int bf16) noexcept nogil:
     """One macro-tile C[row0:row0+rows, col0:col0+cols] (cols <= NC), in the BLIS loop order:
     per KC slice, pack that slice of op(B) once, then per MC block of rows pack op(A) and run
     the micro-kernel over the tiles (column panels outer, so a packed B micro-panel stays in
-    L1 while every row panel of the A block streams past it)."""
+    L1 while every row panel of the A block streams past it). ``bf16`` (float32 only): each
+    packed panel is rounded to bfloat16 in place while it is in cache, so bf16 costs no extra
+    pass over the operands in memory."""
     cdef Py_ssize_t pc, kc, ic, mc, ir, jr, i, j
     cdef int load_c, last, nrow, ncol
     cdef floating* ct
@@ -82,6 +87,8 @@ cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floatin
         # op(B)'s slice packed as its transpose: its columns are the panels' rows
         if floating is float:
             nnx_pack_f32(cols, kc, B + pc * rsb + col0 * csb, csb, rsb, bbuf, nr)
+            if bf16:
+                nnx_round_bf16_f32(bbuf, bbuf, _cdiv(cols, nr) * nr * kc)
         else:
             nnx_pack_f64(cols, kc, B + pc * rsb + col0 * csb, csb, rsb, bbuf, nr)
         ic = 0
@@ -89,6 +96,8 @@ cdef void _item(const floating* A, Py_ssize_t rsa, Py_ssize_t csa, const floatin
             mc = min(MC, rows - ic)
             if floating is float:
                 nnx_pack_f32(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
+                if bf16:
+                    nnx_round_bf16_f32(abuf, abuf, _cdiv(mc, mr) * mr * kc)
             else:
                 nnx_pack_f64(mc, kc, A + (row0 + ic) * rsa + pc * csa, rsa, csa, abuf, mr)
             jr = 0
@@ -138,8 +147,10 @@ def _buffers(dtype, Py_ssize_t threads, Py_ssize_t per_thread):
 
 
 def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bint trans_a,
-                 bint trans_b, double beta, const floating[::1] bias, bint relu, int n_threads):
-    """c := op(a) op(b) + beta c [+ bias per column] [ReLU], for any strides; K >= 1, M, N >= 1.
+                 bint trans_b, double beta, const floating[::1] bias, bint relu, int n_threads,
+                 bint bf16=False):
+    """c := op(a) op(b) + beta c [+ bias per column] [ReLU], for any strides; K >= 1, M, N >= 1;
+    ``bf16`` (float32 only): with op(a) and op(b) rounded to bfloat16 as they are packed.
 
     C is cut into macro-tiles (at most MC x NC, on multiples of the micro-tile) that are
     shared out between threads with a static schedule; each thread packs what its tile needs
@@ -178,6 +189,8 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
             or (b.shape[0] if trans_b else b.shape[1]) != n or k < 1 or m < 1 or n < 1 \
             or (bias is not None and bias.shape[0] != n):
         raise ValueError("gemm_blocked: inconsistent shapes")
+    if bf16 and floating is not float:
+        raise TypeError("gemm_blocked: bf16 needs float32 operands")
     # Macro-tile grid: column blocks of at most NC columns, split further until every thread
     # has work and the parts divide evenly. Each column part re-packs A (m x k values), each
     # row part re-packs B (k x n), so the split goes along the dimension whose extra copy is
@@ -213,7 +226,7 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
             c0 = np_ * j // pn * nr
             c1 = min(n, np_ * (j + 1) // pn * nr)
             _item(&a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0], n, bias_p, relu, beta,
-                  r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr, uk32, uk64)
+                  r0, r1 - r0, c0, c1 - c0, k, KC, MC, abuf, bbuf, mr, nr, uk32, uk64, bf16)
     return 0
 
 

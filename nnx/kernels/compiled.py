@@ -9,7 +9,7 @@ NumPy's BLAS threads for the same two cores.
 import numpy as np
 
 from .._config import resolve_threads
-from . import _activations, _args, _conv, _gemm, _losses, _norm, _optim, _pool
+from . import _activations, _args, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool
 from . import vectorized as _vectorized
 from .contract import KERNELS
 
@@ -29,24 +29,37 @@ def _threads(n_threads, work, threshold):
 GEMM_PARALLEL_MIN_MACS = 1 << 20  # below this the blocked GEMM runs on one thread
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False,
+         n_threads=None):
     """C := op(A) op(B) + beta C [+ bias] [then ReLU], by nnx's blocked GEMM (no BLAS call).
 
     Packing handles the transposes; the bias and ReLU are applied to each tile while it is
-    still in registers. The summation order of every element is fixed, so the result does
-    not depend on the thread count. See ``nnx.kernels.loops.gemm`` for the parameters.
+    still in registers; with ``bf16=True`` the packed panels are rounded to bfloat16 in cache.
+    The summation order of every element is fixed, so the result does not depend on the
+    thread count. See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
+    bf16 = _args.bf16_args(bf16, a.dtype, "gemm")
     if m == 0 or n == 0 or k == 0:  # nothing to multiply: no packing
         return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
     if m == 1 or n == 1:  # a matrix-vector product: no packing (4-10x faster than blocked)
+        if bf16:  # no panels to round in: the operands once (each value is used once anyway)
+            a, b = round_bf16(a, n_threads=nt), round_bf16(b, n_threads=nt)
         _gemm.gemv(a, b, c, trans_a, trans_b, beta, bias, relu, nt)
     else:
-        _gemm.gemm_blocked(a, b, c, trans_a, trans_b, beta, bias, relu, nt)
+        _gemm.gemm_blocked(a, b, c, trans_a, trans_b, beta, bias, relu, nt, bf16)
     return c
+
+
+def round_bf16(x, *, n_threads=None):
+    """x rounded to bfloat16, kept in float32 (nnx_bf16.h; see ``loops.round_bf16``)."""
+    x = _args.round_bf16_args(x)
+    y = np.empty_like(x)
+    _bf16.round_bf16(x.reshape(-1), y.reshape(-1), _threads(n_threads, x.size, PARALLEL_MIN_ELEMENTS))
+    return y
 
 
 def relu_forward(x, *, n_threads=None):
@@ -148,11 +161,15 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dx
 
 
-def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None):
     """Convolution, per-sample im2col + tiled GEMM in nogil code; caches x (columns are
     recomputed in backward, which is cheaper than keeping them). The bias, and ReLU with
-    ``relu=True``, are applied in the copy-out epilogue."""
+    ``relu=True``, are applied in the copy-out epilogue. ``bf16=True`` rounds x and w first
+    (one pass over them, small beside the convolution's C*KH*KW products per output)."""
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
+    bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
+    if bf16:
+        x, w = round_bf16(x, n_threads=n_threads), round_bf16(w, n_threads=n_threads)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
     ckk = c * kh * kw
@@ -166,7 +183,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     else:
         status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
     _check_alloc(status, "conv2d_forward")
-    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
+    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), bf16=bf16)
 
 
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
@@ -174,6 +191,9 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     bit-identical for every thread count. ``dx`` is None with ``input_grad=False``."""
     dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
+    if cache.bf16:
+        dy = round_bf16(dy, n_threads=n_threads)
     (sh, sw), (ph, pw) = cache.stride, cache.pad
     n = x.shape[0]
     oc, c, kh, kw = w.shape
@@ -199,7 +219,6 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     # Chunk partials added in chunk order: the same sums in the same order for any thread count.
     total = np.add.reduce(parts, axis=0)
     dw = (total[:ckk].T if as_nn else total[:oc, :ckk]).reshape(w.shape).copy()
-    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return (dx if input_grad else None), dw, db
 
 

@@ -7,13 +7,19 @@ names and signatures and says which tier lacks what). To add a kernel: one line 
 input dtype comes back, inputs are never modified, strided input is made C-contiguous once,
 every argument goes through ``_args`` before anything is allocated, and ``n_threads`` (last,
 keyword-only; ``None`` = ``nnx.get_num_threads()``) is ignored by loops and vectorized.
+``bf16=True`` (float32 only, else TypeError) rounds the operands to bfloat16 (nearest even,
+NaN kept) and sums the exact products in float32: the arithmetic of ``nnx.autocast``.
 """
 _T = "*, n_threads=None"
 KERNELS = {
     # name: (parameters, what it takes -> what it returns)
-    "gemm": ("a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None",
+    "gemm": ("a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False, "
+             "n_threads=None",
              "a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b -> out (M, N) := op(a) op(b) "
-             "+ beta out [+ bias (N,) per row] [then ReLU]; `out` must not overlap a or b"),
+             "+ beta out [+ bias (N,) per row] [then ReLU]; `out` must not overlap a or b; bf16: a and b "
+             "rounded to bf16"),
+    "round_bf16": (f"x, {_T}", "x float32 (only) any shape -> new float32 array of x rounded to bfloat16 "
+                   "(nearest even; NaN stays NaN, quieted)"),
     "relu_forward": (f"x, {_T}", "x any shape -> (y = max(x, 0) (NaN kept), mask = x > 0 bool)"),
     "relu_backward": (f"dy, mask, {_T}", "dy, mask of one shape -> dx = dy where mask else 0"),
     "softmax": (f"x, {_T}", "x (N, C) -> softmax of each row (N, C)"),
@@ -23,10 +29,12 @@ KERNELS = {
     "im2col": (f"x, kh, kw, stride, pad, {_T}", "x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW)"),
     "col2im": (f"cols, x_shape, kh, kw, stride, pad, {_T}", "cols (C*kh*kw, N*OH*OW) -> dx x_shape, "
                "overlaps summed"),
-    "conv2d_forward": ("x, w, b, stride, pad, *, relu=False, n_threads=None", "x (N, C, H, W), w (OC, C, KH, KW), "
-                       "b (OC,) or None -> (y (N, OC, OH, OW) [ReLU], cache)"),
+    "conv2d_forward": ("x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None", "x (N, C, H, W), "
+                       "w (OC, C, KH, KW), b (OC,) or None -> (y (N, OC, OH, OW) [ReLU], cache); bf16: x and w "
+                       "rounded to bf16"),
     "conv2d_backward": ("dy, cache, *, input_grad=True, n_threads=None", "dy (N, OC, OH, OW), the forward's "
-                        "cache -> (dx or None without input_grad, dw, db or None)"),
+                        "cache -> (dx or None without input_grad, dw, db or None); a bf16 forward's cache "
+                        "rounds dy to bf16 too"),
     "maxpool2d_forward": (f"x, k, stride=None, {_T}", "x (N, C, H, W) -> (y (N, C, OH, OW), argmax int64 "
                           "flat index in H*W: first maximum, NaN wins)"),
     "maxpool2d_backward": (f"dy, argmax, x_shape, {_T}", "dy, argmax (N, C, OH, OW) -> dx x_shape"),

@@ -13,7 +13,8 @@ from .contract import KERNELS
 __all__ = list(KERNELS)
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False,
+         n_threads=None):
     """C := op(A) op(B) + beta C [+ bias] [then ReLU].
 
     Parameters
@@ -28,6 +29,8 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
         Added to every row (the fused epilogue of ``Linear``).
     relu : bool
         Apply ReLU (``0 if v <= 0 else v``) to the result (``Linear`` followed by ``ReLU``).
+    bf16 : bool
+        Round ``a`` and ``b`` to bfloat16 first (float32 only): ``nnx.autocast``'s arithmetic.
 
     Returns
     -------
@@ -35,6 +38,8 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
+    if _args.bf16_args(bf16, a.dtype, "gemm"):
+        a, b = round_bf16(a), round_bf16(b)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     for i in range(m):
         for j in range(n):
@@ -48,6 +53,23 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
                 v += bias[j]
             c[i, j] = 0.0 if relu and v <= 0 else v
     return c
+
+
+def round_bf16(x, *, n_threads=None):
+    """x rounded to bfloat16, kept in float32: add 0x7fff plus the lowest kept bit to the bits,
+    clear the low 16 (round to nearest even; a carry rounds up to the next power of two or to
+    infinity); a NaN is quieted (bit 22 set) and keeps its sign and top payload."""
+    x = _args.round_bf16_args(x)
+    y = np.empty_like(x)
+    bits_x, bits_y = x.reshape(-1).view(np.uint32), y.reshape(-1).view(np.uint32)
+    for i in range(bits_x.size):
+        u = int(bits_x[i])
+        if u & 0x7FFFFFFF > 0x7F800000:
+            u = (u | 0x00400000) & 0xFFFF0000
+        else:
+            u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+        bits_y[i] = u
+    return y
 
 
 def relu_forward(x, *, n_threads=None):
@@ -204,9 +226,10 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dx
 
 
-def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None):
     """y[n, o] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j] + b[o]
     (then ReLU, ``0 if v <= 0 else v``, with ``relu=True``: the fused epilogue of Conv2d+ReLU).
+    With ``bf16=True`` x and w are rounded to bfloat16 first, and the cache keeps them rounded.
 
     Returns
     -------
@@ -214,6 +237,9 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     cache : what conv2d_backward of the same tier needs
     """
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
+    bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
+    if bf16:
+        x, w = round_bf16(x), round_bf16(w)
     n, c, h, wd = x.shape
     oc, _, kh, kw = w.shape
     y = np.zeros((n, oc, oh, ow), dtype=x.dtype)
@@ -229,7 +255,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
                                 if 0 <= yi < h and 0 <= xi < wd:
                                     acc += w[o, ci, i, j] * x[ni, ci, yi, xi]
                     y[ni, o, yo, xo] = 0.0 if relu and acc <= 0 else acc
-    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow))
+    return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), bf16=bf16)
 
 
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
@@ -237,6 +263,9 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     None with ``input_grad=False`` (the first layer of a network needs no input gradient)."""
     dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
+    if cache.bf16:
+        dy = round_bf16(dy)
     (sh, sw), (ph, pw), (oh, ow) = cache.stride, cache.pad, cache.out_hw
     n, c, h, wd = x.shape
     oc, _, kh, kw = w.shape
@@ -255,7 +284,6 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
                                     dw[o, ci, i, j] += g * x[ni, ci, yi, xi]
                                     if input_grad:
                                         dx[ni, ci, yi, xi] += g * w[o, ci, i, j]
-    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
 
 

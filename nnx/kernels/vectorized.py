@@ -11,13 +11,17 @@ from .contract import KERNELS
 __all__ = list(KERNELS)
 
 
-def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, n_threads=None):
-    """C := op(A) op(B) + beta C [+ bias] [then ReLU] (NumPy matmul, i.e. its BLAS).
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False,
+         n_threads=None):
+    """C := op(A) op(B) + beta C [+ bias] [then ReLU] (NumPy matmul, i.e. its BLAS; with
+    ``bf16=True`` on the bf16-rounded operands, whose products float32 holds exactly).
 
     See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
+    if _args.bf16_args(bf16, a.dtype, "gemm"):
+        a, b = round_bf16(a), round_bf16(b)
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     if out is None:
@@ -35,6 +39,18 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     if relu:
         np.maximum(c, c.dtype.type(0), out=c)
     return c
+
+
+def round_bf16(x, *, n_threads=None):
+    """x rounded to bfloat16, kept in float32, on the bits (see ``loops.round_bf16``); uint32
+    arithmetic cannot wrap here: the largest non-NaN pattern is -inf, 0xff800000."""
+    x = _args.round_bf16_args(x)
+    u = x.view(np.uint32)
+    rounded = (u + (np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))) & np.uint32(0xFFFF0000)
+    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    if nan.any():
+        rounded[nan] = (u[nan] | np.uint32(0x00400000)) & np.uint32(0xFFFF0000)
+    return rounded.view(np.float32)
 
 
 def relu_forward(x, *, n_threads=None):
@@ -138,10 +154,14 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
     return dxp[:, :, ph:ph + h, pw:pw + w].copy() if ph or pw else dxp
 
 
-def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
+def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None):
     """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns.
-    ``relu=True`` applies ReLU to the result (see ``loops.conv2d_forward``)."""
+    ``relu=True`` applies ReLU to the result, ``bf16=True`` rounds x and w to bfloat16 first
+    (see ``loops.conv2d_forward``)."""
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
+    bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
+    if bf16:
+        x, w = round_bf16(x), round_bf16(w)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
     cols = im2col(x, kh, kw, (sh, sw), (ph, pw))
@@ -152,7 +172,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, n_threads=None):
     if relu:
         np.maximum(y, y.dtype.type(0), out=y)
     return (y,
-            _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), cols))
+            _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), cols, bf16))
 
 
 def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
@@ -160,9 +180,11 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     w = cache.w
     oc = w.shape[0]
+    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
+    if cache.bf16:
+        dy = round_bf16(dy)
     dy2 = dy.transpose(1, 0, 2, 3).reshape(oc, -1)  # (OC, N*OH*OW)
     dw = (dy2 @ cache.cols.T).reshape(w.shape)
-    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
     dx = None
     if input_grad:
         dx = col2im(w.reshape(oc, -1).T @ dy2, cache.x.shape, w.shape[2], w.shape[3],

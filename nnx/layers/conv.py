@@ -1,7 +1,7 @@
 """2-D convolution layer."""
 import numpy as np
 
-from .. import init, kernels
+from .. import init, kernels, precision
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..kernels._args import pair
 from ..module import Module, Parameter
@@ -62,8 +62,8 @@ class Conv2d(FusesReLU, Module):
             )
         y, cache = kernels.current().conv2d_forward(
             x, self.weight.data, None if self.bias is None else self.bias.data,
-            self.stride, self.padding, relu=relu)
-        self._cache = cache if self.training else None
+            self.stride, self.padding, relu=relu, bf16=precision.use_bf16(self.dtype))
+        self._cache = cache if self.training else None  # a bf16 cache makes backward bf16 too
         return y
 
     _fused_forward = forward

@@ -1,7 +1,7 @@
 """Fully connected layer."""
 import numpy as np
 
-from .. import init, kernels
+from .. import init, kernels, precision
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..module import Module, Parameter
 from .activations import FusesReLU
@@ -29,7 +29,7 @@ class Linear(FusesReLU, Module):
         self.dtype = check_dtype(dtype, "dtype", "Linear")
         self.weight = Parameter(np.zeros((self.out_features, self.in_features), self.dtype))
         self.bias = Parameter(np.zeros(self.out_features, self.dtype)) if bias else None
-        self._x = None
+        self._x, self._bf16 = None, False
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -49,8 +49,9 @@ class Linear(FusesReLU, Module):
             )
         x2 = x.reshape(-1, self.in_features)
         bias = self.bias.data if self.bias is not None else None
-        y = kernels.current().gemm(x2, self.weight.data, trans_b=True, bias=bias, relu=relu)
-        self._x = x2 if self.training else None
+        bf16 = precision.use_bf16(self.dtype)  # under nnx.autocast: bf16 operands, float32 sums
+        y = kernels.current().gemm(x2, self.weight.data, trans_b=True, bias=bias, relu=relu, bf16=bf16)
+        self._x, self._bf16 = (x2 if self.training else None), bf16
         self._in_shape = x.shape
         return y.reshape(*x.shape[:-1], self.out_features)
 
@@ -64,11 +65,11 @@ class Linear(FusesReLU, Module):
         if dy.shape != expect:
             raise ValueError(f"Linear.backward: expected grad_out of shape {expect}, got {dy.shape}")
         dy2 = dy.reshape(-1, self.out_features)
-        k = kernels.current()
-        self.weight.accumulate(lambda g, beta: k.gemm(dy2, x2, trans_a=True, out=g, beta=beta))
+        k, bf16 = kernels.current(), self._bf16  # the forward's precision
+        self.weight.accumulate(lambda g, beta: k.gemm(dy2, x2, trans_a=True, out=g, beta=beta, bf16=bf16))
         if self.bias is not None:
             self.bias.accumulate(dy2.sum(axis=0))
-        return k.gemm(dy2, self.weight.data).reshape(self._in_shape) if input_grad else None
+        return k.gemm(dy2, self.weight.data, bf16=bf16).reshape(self._in_shape) if input_grad else None
 
     @classmethod
     def config_size(cls, config):

@@ -1,7 +1,7 @@
 """Maxout (Goodfellow et al., 2013): the maximum of ``pieces`` affine maps per output."""
 import numpy as np
 
-from .. import init, kernels
+from .. import init, kernels, precision
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
 from ..module import Module, Parameter
 
@@ -34,15 +34,16 @@ class Maxout(Module):
         x = check_array(x, "x", ndim=2, dtype=self.dtype, where="Maxout.forward")
         if x.shape[1] != self.in_features:
             raise ValueError(f"Maxout.forward: expected input (N, {self.in_features}), got shape {x.shape}")
-        z = kernels.current().gemm(x, self.weight.data, trans_b=True) + self.bias.data
+        bf16 = precision.use_bf16(self.dtype)  # under nnx.autocast: bf16 operands, float32 sums
+        z = kernels.current().gemm(x, self.weight.data, trans_b=True, bf16=bf16) + self.bias.data
         z = z.reshape(x.shape[0], self.out_features, self.pieces)
         k = z.argmax(axis=2)
         y = np.take_along_axis(z, k[..., None], axis=2)[..., 0]
-        self._cache = (x, k) if self.training else None
+        self._cache = (x, k, bf16) if self.training else None
         return np.ascontiguousarray(y)
 
     def backward(self, grad_out, *, input_grad=True):
-        x, k = self._need_cache(self._cache)
+        x, k, bf16 = self._need_cache(self._cache)
         dy = check_array(grad_out, "grad_out", dtype=self.dtype, where="Maxout.backward")
         if dy.shape != (x.shape[0], self.out_features):
             raise ValueError(f"Maxout.backward: expected grad_out of shape {(x.shape[0], self.out_features)}, "
@@ -51,9 +52,9 @@ class Maxout(Module):
         np.put_along_axis(dz, k[..., None], dy[..., None], axis=2)
         dz = dz.reshape(x.shape[0], -1)
         k = kernels.current()
-        self.weight.accumulate(lambda g, beta: k.gemm(dz, x, trans_a=True, out=g, beta=beta))
+        self.weight.accumulate(lambda g, beta: k.gemm(dz, x, trans_a=True, out=g, beta=beta, bf16=bf16))
         self.bias.accumulate(dz.sum(axis=0))
-        return k.gemm(dz, self.weight.data) if input_grad else None
+        return k.gemm(dz, self.weight.data, bf16=bf16) if input_grad else None
 
     @classmethod
     def config_size(cls, config):

@@ -27,6 +27,7 @@ from .._validation import check_positive_int
 from ..datasets.loader import DataLoader
 from ..layers.dropout import Dropout
 from ..module import Module
+from ..precision import autocast
 from .callbacks import LRScheduler, check_callbacks
 
 
@@ -471,16 +472,17 @@ def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=
         callbacks=(), progress=True, seed=None, shuffle=True, *, precision="fp32", distributed=False):
     """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
 
-    See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision`` and
-    ``distributed`` are API.md's: this build trains in float32 (or the model's dtype), and
-    ``precision="bf16"`` is refused with a ValueError saying so rather than silently ignored;
+    See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision="bf16"`` trains
+    (and validates) under ``nnx.autocast("bfloat16")``: bf16 GEMM and convolution operands,
+    float32 everything else (see ``nnx.precision``); ``"fp32"`` leaves the precision as it is
+    (the model's dtype, or an enclosing ``autocast``).
     ``distributed=True`` trains data-parallel over MPI (``nnx.distributed``).
     """
-    if precision != "fp32":
-        raise ValueError(f"fit: precision: expected 'fp32' (bf16 mixed precision is not implemented in this "
-                         f"version), got {precision!r}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"fit: precision: expected 'fp32' or 'bf16', got {precision!r}")
     if not isinstance(distributed, bool):
         raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
     trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
-    return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
-                       progress=progress, seed=seed, shuffle=shuffle, distributed=distributed)
+    with autocast("bfloat16") if precision == "bf16" else contextlib.nullcontext():
+        return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
+                           progress=progress, seed=seed, shuffle=shuffle, distributed=distributed)
