@@ -18,6 +18,7 @@ OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1``.
 """
 import contextlib
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -84,6 +85,7 @@ class DataParallel:
         dtype = self.params[0].data.dtype if self.params else np.float64
         self.flat = np.zeros(o, dtype)
         self.weight, self.requests = 1.0, []
+        self.wait_seconds = 0.0  # time spent waiting for the sums: the exposed communication
 
     def shard(self, n):
         """The slice of a global batch of ``n`` samples this rank trains on."""
@@ -103,7 +105,9 @@ class DataParallel:
             if grad is not None:
                 grad = call_backward(layer, grad, i > 0)
             self._done(layer)
+        t = time.perf_counter()
         self.MPI.Request.Waitall(self.requests)
+        self.wait_seconds += time.perf_counter() - t
         for slots in self.slots.values():
             for p, part in slots:
                 p.grad.reshape(-1)[...] = self.flat[part]
