@@ -84,6 +84,7 @@ class DataParallel:
         self.bucket_end = {last: (a, b) for a, b, last in self.buckets}
         dtype = self.params[0].data.dtype if self.params else np.float64
         self.flat = np.zeros(o, dtype)
+        self._bind_grads()
         self.weight, self.requests = 1.0, []
         self.wait_seconds = 0.0  # time spent waiting for the sums: the exposed communication
 
@@ -100,6 +101,7 @@ class DataParallel:
         share of the global batch), the single-process gradient of the global batch."""
         from .module import call_backward
         self.weight, self.requests = weight, []
+        self._bind_grads()
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             if grad is not None:
@@ -108,13 +110,23 @@ class DataParallel:
         t = time.perf_counter()
         self.MPI.Request.Waitall(self.requests)
         self.wait_seconds += time.perf_counter() - t
+
+    def _bind_grads(self):
+        """Make every parameter's gradient a view of its part of the flat buffer, so the layers'
+        backward writes straight into what is summed (no copy in, no copy out); again if
+        something replaced a gradient array since."""
         for slots in self.slots.values():
             for p, part in slots:
-                p.grad.reshape(-1)[...] = self.flat[part]
+                if p._grad.base is not self.flat:
+                    view = self.flat[part].reshape(p.data.shape)
+                    view[...] = p.grad
+                    p.grad = view
 
     def _done(self, layer):
-        for p, part in self.slots.get(id(layer), ()):
-            np.multiply(p.grad.reshape(-1), self.weight, out=self.flat[part])
+        for p, _ in self.slots.get(id(layer), ()):
+            g = p.grad  # real zeros if this rank had no samples (zero_grad is lazy)
+            if self.weight != 1.0:
+                np.multiply(g, self.weight, out=g)
         if id(layer) in self.bucket_end:
             a, b = self.bucket_end[id(layer)]
             self.requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, self.flat[a:b], op=self.MPI.SUM))
