@@ -219,3 +219,29 @@ def test_lenet_reaches_the_single_process_accuracy(tmp_path):
     a = float(dist.stdout.split("accuracy")[-1])
     b = float(single.stdout.split("accuracy")[-1])
     assert b > 0.9 and abs(a - b) <= 0.002, (a, b)
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_step_split_bench_splits_a_step():
+    out = subprocess.run([MPIEXEC, "-n", "2", "--map-by", ":OVERSUBSCRIBE", sys.executable,
+                          str(BENCH / "step_split.py"), "--steps", "4"], capture_output=True, text=True, timeout=300,
+                         env=ENV)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if "exposed comm" in line]
+    assert [r.split()[0] for r in rows] == ["lenet5", "mlp"]
+    step, compute, exposed = map(float, re.search(r"step +([\d.]+) ms = compute +([\d.]+) .*exposed comm +([-\d.]+) ms",
+                                                  rows[0]).groups())
+    assert abs(step - compute - exposed) < 0.02  # the three printed parts add up
+
+
+def test_throughput_bench_compares_one_process_with_two():
+    root = os.environ.get("NNX_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    out = subprocess.run([sys.executable, str(BENCH / "dp_throughput.py"), "--rounds", "1", "--samples", "1024",
+                          "--model", "mlp"], capture_output=True, text=True, timeout=300, env=ENV)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.search(r"round 1: 1 process x 2 threads [\d,]+, 2 processes x 1 thread [\d,]+ samples/s", out.stdout)
+    assert "mlp: median" in out.stdout
