@@ -37,7 +37,7 @@ $(PY):
 # `pip install .` from a clean clone uses pyproject's build-system instead. The editable install
 # (package metadata, dependencies; no compiling) runs once; `build_ext --inplace` then compiles
 # only the extensions whose .pyx/.pxd/.h changed (pip's editable build starts from an empty build
-# folder and would recompile all eight), two at a time, and prints its OpenMP line.
+# folder and would recompile all nine), two at a time, and prints its OpenMP line.
 $(VENV)/.editable: $(PY) pyproject.toml
 	$(PIP) install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0" wheel
 	NNX_METADATA_ONLY=1 $(PIP) install --quiet --no-build-isolation -e ".[test]"
@@ -52,7 +52,7 @@ $(VENV)/.build-flags: FORCE
 FORCE:
 
 $(VENV)/.installed: $(VENV)/.editable $(SOURCES) $(VENV)/.build-flags
-	@echo "nnx: compiling the changed Cython extensions (all eight: about a minute on 2 cores)..."
+	@echo "nnx: compiling the changed Cython extensions (all nine: about a minute on 2 cores)..."
 	$(PY) setup.py --quiet build_ext --inplace -j 2 $(if $(filter $(VENV)/.build-flags,$?),--force) 2>&1 \
 	  | grep -E "^(nnx build|WARNING: nnx)|rror" || true
 	@$(PY) -c "import nnx; i = nnx._info.config_info(); print('nnx build: compiled tier', 'OK' if 'cython' in i['tiers'] else 'MISSING', '| OpenMP', {True: 'ON', False: 'OFF (serial)', None: 'n/a'}[i['openmp']])"

@@ -17,6 +17,9 @@ GEOMETRIES = [
     (3, 1, 8, 8, 2, 5, 5, 1, 2),
     (2, 4, 9, 7, 5, 3, 3, 3, 1),
     (1, 1, 5, 5, 1, 5, 5, 1, 0),
+    # OC a multiple of 16 and C*kh*kw >= 16: the compiled weight gradient's tile-GEMM form
+    (5, 2, 6, 5, 16, 3, 3, 1, 1),
+    (3, 2, 7, 7, 32, 3, 3, 2, 1),
 ]
 
 

@@ -19,8 +19,8 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
-from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, nnx_gemm_nt_f32, nnx_gemm_nt_f64,
-                      nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
+from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, nnx_gemm_ncols_f32, nnx_gemm_nt_f32, nnx_gemm_nt_f64,
+                      nnx_gemm_panel_f32, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
 NR = NNX_NR  # column multiple of the scratch panels
@@ -29,8 +29,21 @@ NT_B = NNX_NT_B  # row multiple of dY (output channels) for the weight-gradient 
 CHUNK = 4  # samples per dW partial sum (fixed: the reduction order must not follow threads)
 
 
+def panel(bint double):
+    """Column multiple of the tile GEMM's N (16 floats or doubles): the dW^T form needs OC to
+    be one."""
+    return 16 if double else nnx_gemm_panel_f32()
+
+
 cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t m) noexcept nogil:
     return (v + m - 1) // m * m
+
+
+cdef inline Py_ssize_t _ncols(bint double) noexcept nogil:
+    """The column multiple the scratch panels are padded to: what the tile GEMM's fastest kernel
+    on this CPU steps by (32 floats with AVX-512, else 16; padding LeNet conv2's 140 wide columns
+    to 160 instead of 144 cost ~10% of its forward on AVX2)."""
+    return 16 if double else nnx_gemm_ncols_f32()
 
 
 cdef _check_padding(Py_ssize_t w_rows, Py_ssize_t ckk_or_oc, Py_ssize_t oc, Py_ssize_t ckk,
@@ -42,7 +55,7 @@ cdef _check_padding(Py_ssize_t w_rows, Py_ssize_t ckk_or_oc, Py_ssize_t oc, Py_s
         return
     shape = dw_parts.shape
     if dw_as_nn:
-        ok = shape[1] == _round_up(ckk, NNX_MR) and shape[2] == oc and oc % NNX_NR == 0
+        ok = shape[1] == _round_up(ckk, NNX_MR) and shape[2] == oc and oc % panel(dw_parts.itemsize == 8) == 0
     else:
         ok = shape[1] == _round_up(oc, NNX_NT_B) and shape[2] == _round_up(ckk, NNX_MR)
     if not ok:
@@ -179,7 +192,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
     of memory."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
-    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, NNX_NR), ocp = wpad.shape[0], ckk = wpad.shape[1]
+    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, _ncols(floating is double))
+    cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1]
     cdef Py_ssize_t s, o, q
     cdef floating* cols
     cdef floating* out
@@ -225,7 +239,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
     """
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
-    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, NNX_NR), ckkp = wt.shape[0]
+    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, _ncols(floating is double)), ckkp = wt.shape[0]
     cdef Py_ssize_t ocp = dw_parts.shape[1] if not dw_as_nn else _round_up(oc, NNX_NT_B)
     cdef Py_ssize_t ocq = dw_parts.shape[2] if dw_as_nn else 0
     cdef Py_ssize_t n_chunks = dw_parts.shape[0], chunk = CHUNK
@@ -327,7 +341,7 @@ def conv2d_forward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wpa
     """Stride-1 convolution without im2col (see above). Arguments as conv2d_forward."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
-    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, NNX_NR)
+    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, _ncols(floating is double))
     cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1], xlen = _wide_len(c, hp, wp, kw, nw)
     cdef Py_ssize_t s, o, oy, ox
     cdef floating* xp
@@ -375,7 +389,7 @@ def conv2d_backward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wt
     as conv2d_backward."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
-    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, NNX_NR)
+    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, _ncols(floating is double))
     cdef Py_ssize_t ckkp = wt.shape[0], ckk = c * kh * kw, xlen = _wide_len(c, hp, wp, kw, nw)
     cdef Py_ssize_t ocp = _round_up(oc, NNX_NT_B), ocq = dw_parts.shape[2] if dw_as_nn else 0
     cdef Py_ssize_t n_chunks = dw_parts.shape[0], chunk = CHUNK

@@ -126,8 +126,11 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, we
 # A conv or pool call goes parallel when it has at least this many output elements (below it
 # the OpenMP fork/join and wake-up cost more than the work).
 PARALLEL_MIN_CONV_OUTPUTS = 1 << 13
-# Output images with at least this many pixels take the dot-product weight-gradient kernel.
-DW_DOT_MIN_PIXELS = 512
+# The weight gradient takes the tile GEMM (dW^T = cols dY^T) when OC is a multiple of its
+# 16-column panels and C*KH*KW at least this; else the dot-product kernel (OC padded to 4 only).
+# Measured on 2 threads (Zen 3, bench/README.md): tiles 1.7-4.6x faster for 6->16 k5, 16->32,
+# 32->32, 32->64 and 64->64 3x3, 1.25x for 1->16 k5 and 3->16 k3; at C*KH*KW = 9 (1->32 k3) even.
+DW_TILES_MIN_CKK = 16
 
 
 def _round_up(v, m):
@@ -201,10 +204,9 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     wt = np.zeros((_round_up(ckk, _conv.MR), oc), dtype=x.dtype)
     wt[:ckk] = w.reshape(oc, ckk).T
     n_chunks = _round_up(n, _conv.CHUNK) // _conv.CHUNK
-    # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide tiles and images are
-    # small; otherwise the dot-product kernel, which pads OC only to 4 and needs no transpose
-    # of dY (measured: LeNet conv1, OC=6, 3.4x faster; 1->32 channels on 28x28, 2x faster).
-    as_nn = oc % _conv.NR == 0 and dy.shape[2] * dy.shape[3] < DW_DOT_MIN_PIXELS
+    # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide panels; otherwise the
+    # dot-product kernel, which pads OC only to 4 (LeNet conv1, OC=6: 3.4x faster that way).
+    as_nn = oc % _conv.panel(x.dtype == np.float64) == 0 and ckk >= DW_TILES_MIN_CKK
     parts = np.empty((n_chunks, wt.shape[0], oc) if as_nn else
                      (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else x[:0]

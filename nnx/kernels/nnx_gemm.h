@@ -1,9 +1,10 @@
 /* nnx_gemm.h -- a register-tiled GEMM on full tiles, for the convolution kernels.
  *
  * C (M x N, row stride ldc) := A (M x K, row stride lda) * B (K x N, row stride ldb) [+ C]
- * with M a multiple of NNX_MR and N a multiple of NNX_NR: the callers pad their scratch
- * buffers (zero rows/columns) so that no edge tile exists; that keeps this kernel short and
- * every inner loop of constant trip count, which gcc turns into vector FMAs.
+ * with M a multiple of NNX_MR and N a multiple of 16 (the AVX-512 kernel takes N multiples of
+ * NNX_NR = 32): the callers pad their scratch buffers (zero rows/columns) so that no edge tile
+ * exists; that keeps this kernel short and every inner loop of constant trip count, which gcc
+ * turns into vector FMAs.
  *
  * Why C: per-CPU clones (AVX-512 / AVX2+FMA / baseline) via target_clones, as in nnx_math.h.
  * The micro-kernel keeps an MR x NR block of C in registers while it walks K: per k it loads
@@ -40,7 +41,7 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
  * Row k of B starts at B + boff[k] when an offset table is given (else B + k*ldb), and row r of
  * A at A + aoff[r] (else A + r*lda): that lets the convolution use shifted views of the padded
  * image as the rows of its column matrix without building it. */
-#define NNX_GEMM_TILES_BODY(T, V, VU, NV)                                                     \
+#define NNX_GEMM_TILES_BODY(T, V, VU, NV, RB)                                                 \
 {                                                                                             \
     enum { L = (int)(sizeof(V) / sizeof(T)) }; /* lanes of V; NV * L columns per panel */     \
     T *panel = (T *)malloc((size_t)(K > 0 ? K : 1) * L * (NV) * sizeof(T));                    \
@@ -50,25 +51,25 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
             for (int v = 0; v < (NV); v++)                                                    \
                 *(VU *)(panel + (k * (NV) + v) * L) =                                     \
                     *(const VU *)(B + (boff ? boff[k] : k * ldb) + j0 + v * L);           \
-        for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_MR) {                                        \
+        for (ptrdiff_t m0 = 0; m0 < M; m0 += (RB)) {                                          \
             T *c = C + m0 * ldc + j0;                                                         \
-            const T *ar[NNX_MR];                                                              \
-            for (int r = 0; r < NNX_MR; r++)                                                  \
+            const T *ar[RB];                                                                  \
+            for (int r = 0; r < (RB); r++)                                                    \
                 ar[r] = A + (aoff ? aoff[m0 + r] : (m0 + r) * lda);                           \
-            V acc[NNX_MR][NV];                                                                \
-            for (int r = 0; r < NNX_MR; r++)                                                  \
+            V acc[RB][NV];                                                                    \
+            for (int r = 0; r < (RB); r++)                                                    \
                 for (int v = 0; v < (NV); v++)                                                \
                     acc[r][v] = accumulate ? *(const VU *)(c + r * ldc + v * L) : (V){0}; \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 V bk[NV];                                                                     \
                 for (int v = 0; v < (NV); v++)                                                \
                     bk[v] = *(const VU *)(panel + (k * (NV) + v) * L);                    \
-                for (int r = 0; r < NNX_MR; r++) {                                            \
+                for (int r = 0; r < (RB); r++) {                                              \
                     const T a = ar[r][k];                                                     \
                     for (int v = 0; v < (NV); v++) acc[r][v] += a * bk[v];                    \
                 }                                                                             \
             }                                                                                 \
-            for (int r = 0; r < NNX_MR; r++)                                                  \
+            for (int r = 0; r < (RB); r++)                                                    \
                 for (int v = 0; v < (NV); v++)                                                \
                     *(VU *)(c + r * ldc + v * L) = acc[r][v];                             \
         }                                                                                     \
@@ -88,18 +89,21 @@ typedef float nnx_v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef double nnx_v4d __attribute__((vector_size(32)));
 typedef double nnx_v4d_u __attribute__((vector_size(32), aligned(8)));
 
+#ifndef NNX_RB_X16
+#define NNX_RB_X16 4
+#endif
 NNX_MULTIVERSION static int nnx_gemm_tiles_x16_f32 NNX_GEMM_TILES_ARGS(float)
-NNX_GEMM_TILES_BODY(float, nnx_v8f, nnx_v8f_u, 2)
+NNX_GEMM_TILES_BODY(float, nnx_v8f, nnx_v8f_u, 2, NNX_RB_X16)
 
 NNX_MULTIVERSION static int nnx_gemm_tiles_f64 NNX_GEMM_TILES_ARGS(double)
-NNX_GEMM_TILES_BODY(double, nnx_v4d, nnx_v4d_u, 4)
+NNX_GEMM_TILES_BODY(double, nnx_v4d, nnx_v4d_u, 4, NNX_MR)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && (__GNUC__ >= 11)
 #define NNX_GEMM_HAVE_WIDE 1
 __attribute__((target("arch=x86-64-v4")))
 static int nnx_gemm_tiles_x32_f32 NNX_GEMM_TILES_ARGS(float)
-NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 2)
+NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 2, NNX_MR)
 
 static int nnx_gemm_wide_ok; /* set once when the extension loads, read-only afterwards */
 
@@ -111,12 +115,22 @@ __attribute__((constructor)) static void nnx_gemm_detect(void)
 
 static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
 {
-    return (nnx_gemm_wide_ok ? nnx_gemm_tiles_x32_f32 : nnx_gemm_tiles_x16_f32)(
+    /* 32-column panels where they fit; a 16-wide N (a conv's dW^T with 16 output channels)
+     * takes the 16-column kernel, whose AVX-512 clone has registers to spare */
+    return (nnx_gemm_wide_ok && N % 32 == 0 ? nnx_gemm_tiles_x32_f32 : nnx_gemm_tiles_x16_f32)(
         M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
 }
 #else
 #define NNX_GEMM_HAVE_WIDE 0
 #define nnx_gemm_tiles_f32 nnx_gemm_tiles_x16_f32
+#endif
+/* nnx_gemm_tiles_f32's N must be a multiple of 16; a multiple of nnx_gemm_ncols_f32() (32
+ * where the AVX-512 kernel runs) lets it take its fastest kernel, so callers pad to that. */
+static int nnx_gemm_panel_f32(void) { return 16; }
+#if NNX_GEMM_HAVE_WIDE
+static int nnx_gemm_ncols_f32(void) { return nnx_gemm_wide_ok ? 32 : 16; }
+#else
+static int nnx_gemm_ncols_f32(void) { return 16; }
 #endif
 
 /* C (M x N, ldc) := A (M x K, lda) * B^T [+ C], B given as N x K (ldb): each C element is a
