@@ -90,7 +90,7 @@ def test_residual_mlp_learns(capsys):
 
 @pytest.mark.parametrize("script", ["polynomial_regression.py", "logistic_regression_loops_vs_vectorized.py",
                                     "optimizers_compare.py", "svm_vs_softmax.py", "residual_mlp.py",
-                                    "mnist_lenet5.py"])
+                                    "mnist_lenet5.py", "mnist_fast.py"])
 def test_every_example_has_help(script):
     out = subprocess.run([sys.executable, str(EXAMPLES / script), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage" in out.stdout
@@ -117,3 +117,29 @@ def test_mnist_example_without_data_says_where_it_looked_in_one_line(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "NNX_DATA_DIR" in out.stderr and str(tmp_path) in out.stderr and "Traceback" not in out.stderr
+
+
+def _mnist_root():
+    root = os.environ.get("NNX_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    return root
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_mnist_fast_recipe_runs_and_reports_its_time_to_99(precision, capsys):
+    _mnist_root()
+    # a short run on 6,000 images: it learns, and the result line is there either way
+    reached, acc = _example("mnist_fast").main(["--train-subset", "6000", "--epochs", "2", "--precision", precision,
+                                               "--threads", "1"])
+    out = capsys.readouterr().out
+    assert f", {precision}," in out and "time to 99.0%: " in out and out.count("\nepoch ") == 2
+    assert acc > 0.9 and (reached is None or reached[1] in (1, 2))  # chance is 0.1
+
+
+def test_mnist_fast_without_data_says_where_it_looked(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NNX_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, str(EXAMPLES / "mnist_fast.py")], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 1 and "NNX_DATA_DIR" in out.stderr and "Traceback" not in out.stderr
