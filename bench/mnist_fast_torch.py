@@ -7,6 +7,7 @@ lines: one per epoch, ``time to 99.0%: S s (epoch E)`` (training time, evaluatio
 ``accuracy: A``.
 
 usage: python bench/mnist_fast_torch.py [--seed 0] [--threads 2] [--precision fp32|bf16] [--val]
+       [--epochs 4] [--train-subset N]
 """
 import argparse
 import contextlib
@@ -30,10 +31,12 @@ def main():
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--val", action="store_true")
     p.add_argument("--root", default=None)
+    p.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="length of the schedule")
+    p.add_argument("--train-subset", type=int, default=None, help="only the first N training images (tests)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    X, y, Xe, ye = (torch.from_numpy(a) for a in load(args.root, args.val))
+    X, y, Xe, ye = (torch.from_numpy(a) for a in load(args.root, args.val, args.train_subset))
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
                           nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
@@ -43,11 +46,11 @@ def main():
     rng = np.random.default_rng(args.seed)
     batch = RECIPE["batch_size"]
     steps = math.ceil(len(X) / batch)
-    total, warmup = RECIPE["epochs"] * steps, max(1, round(RECIPE["warmup_epochs"] * steps))
+    total, warmup = args.epochs * steps, max(1, round(RECIPE["warmup_epochs"] * steps))
     cast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16"
             else contextlib.nullcontext())
     trained, step, reached = 0.0, 0, None
-    for epoch in range(1, RECIPE["epochs"] + 1):
+    for epoch in range(1, args.epochs + 1):
         model.train()
         t0, loss_sum = time.perf_counter(), 0.0
         order = torch.from_numpy(rng.permutation(len(X)))
