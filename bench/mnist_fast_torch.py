@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from mnist_fast import RECIPE, load  # noqa: E402
+from mnist_fast import RECIPE, Race, load  # noqa: E402
 from mnist_lenet5 import lr_at  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main():
     total, warmup = args.epochs * steps, max(1, round(RECIPE["warmup_epochs"] * steps))
     cast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16"
             else contextlib.nullcontext())
-    trained, step, reached = 0.0, 0, None
+    race, step = Race(len(X)), 0
     for epoch in range(1, args.epochs + 1):
         model.train()
         t0, loss_sum = time.perf_counter(), 0.0
@@ -67,16 +67,11 @@ def main():
             loss_sum += float(loss) * len(idx)
             step += 1
         dt = time.perf_counter() - t0
-        trained += dt
         model.eval()
         with torch.no_grad(), cast:
             acc = float((model(Xe).argmax(1) == ye).float().mean())
-        if reached is None and acc >= 0.99:
-            reached = (trained, epoch)
-        print(f"epoch {epoch}  loss {loss_sum / len(X):.4f}  accuracy {acc:.4f}  {dt:.1f} s  "
-              f"{len(X) / dt:,.0f} samples/s  trained {trained:.1f} s", flush=True)
-    print("time to 99.0%: " + (f"{reached[0]:.1f} s (epoch {reached[1]})" if reached else "not reached"))
-    print(f"accuracy: {acc:.4f}")
+        race.epoch(epoch, loss_sum, acc, dt)
+    race.finish(acc)
 
 
 if __name__ == "__main__":
