@@ -13,6 +13,7 @@ second (read from /proc/stat, this process's own CPU time taken out; re-read at 
 ~30 us). The kernels give the same bits at any thread count, so the switch changes nothing but
 speed. An explicit setting is kept as it is, with a warning once when others crowd it out.
 """
+import contextlib
 import os
 import time
 import warnings
@@ -59,16 +60,44 @@ def set_num_threads(n):
     TypeError, ValueError
         When ``n`` is not an integer in 1..1024; a ``RuntimeWarning`` above the usable CPUs.
     """
+    _blas_limits(_set(n, stacklevel=3))  # applied when made; lasts until the next setting
+
+
+@contextlib.contextmanager
+def threads(n):
+    """``set_num_threads(n)`` for a ``with`` block, then everything as it was, NumPy's BLAS
+    limit included (``n=None``: change nothing). What nnx.sklearn's ``n_threads`` uses."""
+    if n is None:
+        yield
+        return
+    saved = dict(_state)
+    n = _set(n, stacklevel=4)
+    limits = _blas_limits(n)
+    try:
+        with limits if limits is not None else contextlib.nullcontext():
+            yield
+    finally:
+        _state.clear()
+        _state.update(saved)
+
+
+def _set(n, stacklevel):
     n = _check_threads(n, "n")
     if n > _usable_cpus():
         warnings.warn(f"nnx.set_num_threads({n}): more threads than the {_usable_cpus()} usable CPUs; "
-                      "they will take turns on the cores and run slower", RuntimeWarning, stacklevel=2)
+                      "they will take turns on the cores and run slower", RuntimeWarning, stacklevel=stacklevel)
     _state["n_threads"], _state["explicit"] = n, True
+    return n
+
+
+def _blas_limits(n):
+    """threadpoolctl's limit of NumPy's BLAS to ``n`` threads (applied now; a context manager
+    whose exit restores the previous limits), or None without threadpoolctl."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # threadpoolctl is a dependency, but never fail a thread setting on it
-        return
-    threadpool_limits(limits=n, user_api="blas")
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def resolve_threads(n_threads):

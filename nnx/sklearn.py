@@ -10,7 +10,6 @@ it would be within a larger batch (float64 inputs train a float64 model; float32
 n_outputs, rng=...)`` such as ``nnx.models.lenet5``, fed images as (N, 1, 28, 28) or, flattened,
 reshaped through ``input_shape=``.
 """
-import contextlib
 import numbers
 
 import numpy as np
@@ -34,20 +33,6 @@ from .train.loop import predict as _predict
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": None}
 _SOLVERS = ("adam", "sgd", "adamw", "rmsprop", "adagrad")
-
-
-@contextlib.contextmanager
-def _threads(n):
-    """nnx's thread count set to ``n`` for a block (None: leave the default), then restored."""
-    if n is None:
-        yield
-        return
-    saved = dict(_config._state)
-    _config.set_num_threads(n)
-    try:
-        yield
-    finally:
-        _config._state.update(saved)
 
 
 class _Plateau(Callback):
@@ -169,7 +154,7 @@ class _NNXBase(BaseEstimator):
         if validation:
             key, better = ("val_" + self._score_key, True) if val is not None else ("loss", False)
             callbacks.append(_Plateau(key, 1e-4, 10, better))
-        with _threads(self.n_threads):
+        with _config.threads(self.n_threads):
             history = _fit(self.model_, self._loss(), self._opt, (X, targets), epochs=epochs, batch_size=batch,
                            val_data=val, seed=int(rng.randint(2**31 - 1)), progress=False, callbacks=callbacks)
         self.loss_curve_ = list(self.loss_curve_) + [float(v) for v in history["loss"]]
@@ -179,7 +164,7 @@ class _NNXBase(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], allow_nd=True)
-        with _threads(self.n_threads):
+        with _config.threads(self.n_threads):
             return _predict(self.model_, self._shaped(X).astype(self._dtype(), copy=False)).astype(np.float64)
 
     def _dtype(self):

@@ -171,3 +171,25 @@ def test_default_threads_adapt_to_other_processes_load(monkeypatch):
     with pytest.warns(RuntimeWarning, match="other processes keep ~1.0"):
         assert advance(1.0, 1.0) == max(cpus, 2)   # so is an explicit setting, with one warning
     assert advance(1.0, 1.0) == max(cpus, 2)
+
+
+def test_threads_context_sets_and_restores_everything_blas_included():
+    from threadpoolctl import threadpool_info
+
+    from nnx import _config
+
+    def blas():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+    before, before_blas = dict(_config._state), blas()
+    with _config.threads(1):
+        assert nnx.get_num_threads() == 1 and _config._state["explicit"]
+        assert all(n == 1 for n in blas())
+    assert _config._state == before and blas() == before_blas
+    with _config.threads(None):
+        assert _config._state == before
+    with pytest.raises(ValueError), _config.threads(0):
+        pass
+    assert _config._state == before
+    with pytest.raises(RuntimeError), _config.threads(1):
+        raise RuntimeError("the block fails: the setting still comes back")
+    assert _config._state == before and blas() == before_blas
