@@ -261,3 +261,17 @@ def test_fast_tiers_agree_on_lenet_sized_batch(rng):
             outs.append((y, m.backward(np.ones_like(y)), m[0].weight.grad.copy()))
     for a, b in zip(*outs, strict=True):
         assert_allclose(a, b, np.float32, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif("cython" not in TIERS, reason="compiled tier not built")
+@pytest.mark.parametrize("hw", [8, 48])  # one padded image 2.5 KB (B read in place) or 80 KB (B packed)
+def test_compiled_conv_tile_gemm_reads_small_and_large_images_alike(hw, rng):
+    C, V = get_backend("cython"), get_backend("vectorized")
+    x = rng.standard_normal((3, 8, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    y, cache = C.conv2d_forward(x, w, None, 1, 1)
+    y_ref, cache_ref = V.conv2d_forward(x, w, None, 1, 1)
+    assert_allclose(y, y_ref, np.float32, rtol=1e-4, atol=1e-4)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    for got, want in zip(C.conv2d_backward(dy, cache)[:2], V.conv2d_backward(dy, cache_ref)[:2], strict=True):
+        assert_allclose(got, want, np.float32, rtol=1e-4, atol=1e-3)  # float32 sums of up to 7,000 terms
