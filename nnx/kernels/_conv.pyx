@@ -19,20 +19,14 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
-from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, nnx_gemm_ncols_f32, nnx_gemm_nt_f32, nnx_gemm_nt_f64,
-                      nnx_gemm_panel_f32, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
+from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, NNX_PANEL, nnx_gemm_ncols_f32, nnx_gemm_nt_f32,
+                      nnx_gemm_nt_f64, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
-NR = NNX_NR  # column multiple of the scratch panels
+PANEL = NNX_PANEL  # column multiple of the tile GEMM's N: the dW^T form needs OC to be one
 NT_B = NNX_NT_B  # row multiple of dY (output channels) for the weight-gradient kernel
 
 CHUNK = 4  # samples per dW partial sum (fixed: the reduction order must not follow threads)
-
-
-def panel(bint double):
-    """Column multiple of the tile GEMM's N (16 floats or doubles): the dW^T form needs OC to
-    be one."""
-    return 16 if double else nnx_gemm_panel_f32()
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t m) noexcept nogil:
@@ -55,7 +49,7 @@ cdef _check_padding(Py_ssize_t w_rows, Py_ssize_t ckk_or_oc, Py_ssize_t oc, Py_s
         return
     shape = dw_parts.shape
     if dw_as_nn:
-        ok = shape[1] == _round_up(ckk, NNX_MR) and shape[2] == oc and oc % panel(dw_parts.itemsize == 8) == 0
+        ok = shape[1] == _round_up(ckk, NNX_MR) and shape[2] == oc and oc % NNX_PANEL == 0
     else:
         ok = shape[1] == _round_up(oc, NNX_NT_B) and shape[2] == _round_up(ckk, NNX_MR)
     if not ok:

@@ -3,7 +3,7 @@ cdef extern from "nnx_gemm.h" nogil:
     int NNX_MR
     int NNX_NR
     int NNX_NT_B
-    int nnx_gemm_panel_f32()
+    int NNX_PANEL
     int nnx_gemm_ncols_f32()
     int nnx_gemm_tiles_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
                            const Py_ssize_t* aoff, const float* B, Py_ssize_t ldb,

@@ -206,7 +206,7 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     n_chunks = _round_up(n, _conv.CHUNK) // _conv.CHUNK
     # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide panels; otherwise the
     # dot-product kernel, which pads OC only to 4 (LeNet conv1, OC=6: 3.4x faster that way).
-    as_nn = oc % _conv.panel(x.dtype == np.float64) == 0 and ckk >= DW_TILES_MIN_CKK
+    as_nn = oc % _conv.PANEL == 0 and ckk >= DW_TILES_MIN_CKK
     parts = np.empty((n_chunks, wt.shape[0], oc) if as_nn else
                      (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else x[:0]

@@ -139,9 +139,10 @@ static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
 #define NNX_GEMM_HAVE_WIDE 0
 #define nnx_gemm_tiles_f32 nnx_gemm_tiles_x16_f32
 #endif
-/* nnx_gemm_tiles_f32's N must be a multiple of 16; a multiple of nnx_gemm_ncols_f32() (32
- * where the AVX-512 kernel runs) lets it take its fastest kernel, so callers pad to that. */
-static int nnx_gemm_panel_f32(void) { return 16; }
+/* N of nnx_gemm_tiles_f32/_f64 must be a multiple of NNX_PANEL; a multiple of
+ * nnx_gemm_ncols_f32() (32 where the AVX-512 kernel runs) lets float take its fastest kernel,
+ * so callers pad scratch columns to that. */
+#define NNX_PANEL 16
 #if NNX_GEMM_HAVE_WIDE
 static int nnx_gemm_ncols_f32(void) { return nnx_gemm_wide_ok ? 32 : 16; }
 #else
