@@ -23,6 +23,8 @@ import traceback
 
 import numpy as np
 
+from .module import Sequential, call_backward
+
 _state = {"comm": None}
 
 
@@ -53,7 +55,6 @@ class DataParallel:
         from mpi4py import MPI
         self.comm, self.MPI = _comm(), MPI
         self.rank, self.world = self.comm.Get_rank(), self.comm.Get_size()
-        self.params = list(model.parameters())
         state = model._state_targets()  # the live arrays: parameters' data and buffers
         layout = [(name, tuple(np.shape(v)), np.asarray(v).dtype.str) for name, v in state.items()]
         layouts = self.comm.allgather(layout)
@@ -66,7 +67,7 @@ class DataParallel:
         # Buckets: the layers of a Sequential from the last to the first (the order backward
         # finishes them), cut every BUCKET values; each is a contiguous part of one flat buffer,
         # summed over the ranks (Iallreduce) as soon as its layers' gradients are final.
-        layers = list(model._modules.values()) if type(model).__name__ == "Sequential" else [model]
+        layers = list(model) if type(model) is Sequential else [model]  # a subclass may override backward
         self.layers, self.slots, self.buckets, o, start = layers, {}, [], 0, 0
         for layer in reversed(layers):
             params = list(layer.parameters())
@@ -80,9 +81,9 @@ class DataParallel:
                 self.buckets.append((start, o, id(layer)))
                 start = o
         if o > start:
-            self.buckets.append((start, o, next(reversed([k for k in self.slots]))))
+            self.buckets.append((start, o, next(reversed(self.slots))))
         self.bucket_end = {last: (a, b) for a, b, last in self.buckets}
-        dtype = self.params[0].data.dtype if self.params else np.float64
+        dtype = next((p.data.dtype for p in model.parameters()), np.float64)
         self.flat = np.zeros(o, dtype)
         self._bind_grads()
         self.weight, self.requests = 1.0, []
@@ -99,7 +100,6 @@ class DataParallel:
         each bucket's sum over the ranks started as soon as its layers are done, then waited
         for: every gradient becomes sum over ranks of weight_r * grad_r (weight = this rank's
         share of the global batch), the single-process gradient of the global batch."""
-        from .module import call_backward
         self.weight, self.requests = weight, []
         self._bind_grads()
         for i in range(len(self.layers) - 1, -1, -1):
