@@ -25,7 +25,7 @@ __all__ = ["autocast", "autocast_enabled", "bf16_path", "cpu_bf16_features"]
 
 _local = threading.local()
 _PATHS = ("auto", "emulated")
-_DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16"}
+_DTYPES = ("bfloat16", "bf16")  # the names autocast takes (torch: torch.bfloat16)
 _warned = []
 
 
