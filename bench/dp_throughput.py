@@ -25,7 +25,8 @@ model_name, threads, dist, n = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 rank, world = nnx.distributed.init() if dist else (0, 1)
 nnx.set_num_threads(threads)
 X, y, _, _ = nnx.datasets.load_mnist()
-X = ((X[:n] - 33.3) / 78.6).astype("float32")
+mean, std = nnx.datasets.NORMALIZE["mnist"]
+X = ((X[:n] - mean) / std).astype("float32")
 y = y[:n]
 model = nnx.models.lenet5(rng=0) if model_name == "lenet5" else nnx.models.mlp(hidden=(512, 256), rng=0)
 opt = nnx.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
