@@ -384,3 +384,6 @@ def test_fit_takes_the_api_keywords_and_refuses_what_it_cannot_do():  # distribu
             nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, (X, y), 1, progress=False, precision=bad)
     with pytest.raises(TypeError, match="distributed: expected a bool"):
         nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, (X, y), 1, progress=False, distributed="yes")
+    loader = nnx.datasets.DataLoader(X, y, batch_size=4)  # refused before MPI is touched
+    with pytest.raises(ValueError, match="distributed=True takes train_data as"):
+        nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, loader, 1, progress=False, distributed=True)

@@ -213,14 +213,14 @@ class Trainer:
             val_data = _check_data(val_data, "val_data", where)
         self._dp, self.rank = None, 0
         if distributed:
+            if not isinstance(train_data, tuple):  # refused before any collective call
+                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
+                                 "share of every global batch)")
             from ..distributed import DataParallel
             self._dp = DataParallel(self.model)  # broadcasts rank 0's parameters and buffers
             self.rank = self._dp.rank
             if self.rank:
                 progress = False  # rank 0 reports
-            if not isinstance(train_data, tuple):
-                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
-                                 "share of every global batch)")
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
             if self._dp is not None:
