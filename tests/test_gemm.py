@@ -63,6 +63,23 @@ def test_gemm_matches_numpy(m, n, k, ta, tb, dtype, beta, use_bias, relu, thread
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [6, 8, 12, 16, 48, 96, 102, 192, 200])
+@pytest.mark.parametrize("k", [8, 16, 200, 784])
+def test_row_panel_packing_edges(m, k, dtype):
+    """A row-major A is packed through 8-column register transposes (6-row panels on AVX2 store
+    two values past each block that the next block overwrites): whole panels, K a multiple of 8
+    and m filling the last panel exactly are where a stray store would land on packed B."""
+    rng = np.random.default_rng(m * 1000 + k)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    for n in (10, 16, 40):
+        b = rng.standard_normal((n, k)).astype(dtype)
+        for threads in (1, 2):
+            got = get_backend("cython").gemm(a, b, trans_b=True, n_threads=threads)
+            ref, scale = _reference(a, b, False, True, np.zeros((m, n)), 0.0, None, False)
+            assert np.all(np.abs(got - ref) <= TOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 513, 77), (300, 1, 40), (7, 11, 13), (131, 257, 601),
                                    (64, 96, 256), (9, 1000, 3)])
 def test_thread_count_invariant(shape, dtype):

@@ -41,8 +41,11 @@ typedef double nnx_bd8u __attribute__((vector_size(64), aligned(8)));
 typedef long long nnx_bl8 __attribute__((vector_size(64)));
 
 /* 8 x 8 block transpose in registers (the unpack / shuffle / 128-bit-lane steps of the classic
- * AVX transpose, written with GCC's __builtin_shuffle so it stays portable C): src rows r at
- * src + r*ld (8 contiguous values each), dst rows j at dst + j*ldd get column j of the block.
+ * AVX transpose, written with GCC's __builtin_shuffle so it stays portable C): src rows r < rows
+ * at src + r*ld (8 contiguous values each; rows 6 or 8, the missing ones read as zeros), dst
+ * rows j at dst + j*ldd get column j of the block. The 8-value rows are stored in order j = 0..7,
+ * so with ldd = 6 each store's two extra lanes land on the next row and are then overwritten;
+ * only the last one writes 2 values past dst + 48 (the caller makes sure that is allowed).
  * Packing a row-major A panel, or a transposed B panel, is a sequence of these. */
 typedef float nnx_t8f __attribute__((vector_size(32)));
 typedef float nnx_t8fu __attribute__((vector_size(32), aligned(4)));
@@ -52,14 +55,14 @@ typedef double nnx_t8du __attribute__((vector_size(64), aligned(8)));
 typedef long long nnx_t8di __attribute__((vector_size(64)));
 
 #define NNX_DEFINE_T8(NAME, T, V, VU, VI)                                                     \
-static inline __attribute__((always_inline)) void NAME(const T *src, ptrdiff_t ld, T *dst,    \
-                                                       ptrdiff_t ldd)                         \
+static inline __attribute__((always_inline)) void NAME(const T *src, ptrdiff_t ld, int rows,  \
+                                                       T *dst, ptrdiff_t ldd)                 \
 {                                                                                             \
     const VI lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};              \
     const VI s44 = {0, 1, 8, 9, 4, 5, 12, 13}, sEE = {2, 3, 10, 11, 6, 7, 14, 15};            \
     const VI h0 = {0, 1, 2, 3, 8, 9, 10, 11}, h1 = {4, 5, 6, 7, 12, 13, 14, 15};              \
-    V r[8], t[8], u[8];                                                                       \
-    for (int i = 0; i < 8; i++) r[i] = *(const VU *)(src + i * ld);                          \
+    V r[8], t[8], u[8], o[8];                                                                 \
+    for (int i = 0; i < 8; i++) r[i] = i < rows ? *(const VU *)(src + i * ld) : (V){0};      \
     for (int i = 0; i < 8; i += 2) {                                                          \
         t[i] = __builtin_shuffle(r[i], r[i + 1], lo);                                         \
         t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi);                                     \
@@ -71,9 +74,10 @@ static inline __attribute__((always_inline)) void NAME(const T *src, ptrdiff_t l
         u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], sEE);                                \
     }                                                                                         \
     for (int j = 0; j < 4; j++) {                                                             \
-        *(VU *)(dst + j * ldd) = __builtin_shuffle(u[j], u[j + 4], h0);                       \
-        *(VU *)(dst + (j + 4) * ldd) = __builtin_shuffle(u[j], u[j + 4], h1);                 \
+        o[j] = __builtin_shuffle(u[j], u[j + 4], h0);                                         \
+        o[j + 4] = __builtin_shuffle(u[j], u[j + 4], h1);                                     \
     }                                                                                         \
+    for (int j = 0; j < 8; j++) *(VU *)(dst + j * ldd) = o[j];                               \
 }
 
 NNX_DEFINE_T8(nnx_t8_f32, float, nnx_t8f, nnx_t8fu, nnx_t8fi)
@@ -84,7 +88,7 @@ NNX_DEFINE_T8(nnx_t8_f64, double, nnx_t8d, nnx_t8du, nnx_t8di)
  * Rows past m are zeros. op(A) is packed as it is (w = MR); op(B) as its transpose (the rows
  * are op(B)'s columns, w = NR, rs and cs swapped): the micro-kernel reads both panels the
  * same way, one k at a time. */
-#define NNX_DEFINE_PACK(NAME, T, T8)                                                          \
+#define NNX_DEFINE_PACK(NAME, T, T8, SIX)                                                        \
 NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff_t rs,        \
                                   ptrdiff_t cs, T *dst, int w)                                \
 {                                                                                             \
@@ -108,7 +112,12 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff
         }                                                                                     \
         if (cs == 1 && rows == w && w % 8 == 0) { /* rows contiguous in k: 8x8 transposes */ \
             for (; k0 + 8 <= kc; k0 += 8)                                                     \
-                for (int r8 = 0; r8 < w; r8 += 8) T8(x0 + r8 * rs + k0, rs, p + k0 * w + r8, w); \
+                for (int r8 = 0; r8 < w; r8 += 8) T8(x0 + r8 * rs + k0, rs, 8, p + k0 * w + r8, w); \
+        } else if (SIX && cs == 1 && rows == w && w == 6) { /* AVX2's 6 rows: 6x8 blocks,    \
+            * except where the 2 values written past a block would leave this call's panels   \
+            * (float32 only: 64-byte double vectors on AVX2 measured slower than the loop) */ \
+            for (; k0 + 8 <= kc && (k0 + 8 < kc || i0 + w < m); k0 += 8)                     \
+                T8(x0 + k0, rs, 6, p + k0 * 6, 6);                                            \
         }                                                                                     \
         /* the rest k by k: the panel is written once, in order; the w source rows are read   \
          * in parallel streams that stay in L1 */                                            \
@@ -121,8 +130,8 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff
     }                                                                                         \
 }
 
-NNX_DEFINE_PACK(nnx_pack_f32, float, nnx_t8_f32)
-NNX_DEFINE_PACK(nnx_pack_f64, double, nnx_t8_f64)
+NNX_DEFINE_PACK(nnx_pack_f32, float, nnx_t8_f32, 1)
+NNX_DEFINE_PACK(nnx_pack_f64, double, nnx_t8_f64, 0)
 
 /* C tile (MR x NV*L values at c, row stride ldc) := [C +] a_panel * b_panel [+ bias] [ReLU];
  * only the first `rows` rows of C are read and written (the packed A panel is zero-padded). 
