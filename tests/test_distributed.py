@@ -207,8 +207,9 @@ def test_lenet_reaches_the_single_process_accuracy(tmp_path):
         model = nnx.models.lenet5((1, 28, 28), rng=0)
         opt = nnx.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         dist = sys.argv[1] == "dist"
+        cosine = nnx.optim.schedules.CosineAnnealingLR(opt, T_max=2 * 8000 // 64)  # to 0 at the last step
         nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=2, batch_size=32 if dist else 64, seed=0,
-                progress=False, distributed=dist)
+                callbacks=[nnx.callbacks.LRScheduler(cosine, "batch")], progress=False, distributed=dist)
         if nnx.distributed.init()[0] == 0:
             print("accuracy", nnx.evaluate(model, (Xt, yt))["accuracy"])
     """))
@@ -218,6 +219,9 @@ def test_lenet_reaches_the_single_process_accuracy(tmp_path):
     assert dist.returncode == 0 and single.returncode == 0, dist.stderr[-1500:] + single.stderr[-1500:]
     a = float(dist.stdout.split("accuracy")[-1])
     b = float(single.stdout.split("accuracy")[-1])
+    # The two runs differ only in the rounding of the gradient sums, which SGD amplifies: at a
+    # constant rate the final accuracies of seeds 0-5 differed by 0.0002-0.0080; annealed to 0
+    # (as here) by 0-0.0006, so 0.002 leaves room for rounding, not for a wrong reduction.
     assert b > 0.9 and abs(a - b) <= 0.002, (a, b)
 
 
