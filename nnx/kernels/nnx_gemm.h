@@ -153,38 +153,40 @@ static int nnx_gemm_ncols_f32(void) { return 16; }
  * dot product of two contiguous rows. Used for the weight gradient dW = dY cols^T, where both
  * operands are stored with the long pixel axis contiguous. M and N multiples of NNX_NT_B,
  * K a multiple of NNX_V (callers zero-pad). Row q of B starts at B + boff[q] if given.
- * A NNX_NT_B x NNX_NT_B block keeps 16 vector accumulators: per K step it loads 8 vectors
- * for 16 FMAs. Each accumulator is reduced
- * across its lanes in a fixed pairwise order, so the sum order never depends on threads. */
+ * Each C element keeps NNX_V lane sums (k mod NNX_V), reduced in a fixed pairwise order, so
+ * the sum order depends neither on threads nor on the CPU. An RB x QB block of elements shares
+ * the loads: 4 x 4 with 16-lane zmm (16 accumulators; 8 loads per 16 FMAs); on AVX2 a 16-lane
+ * sum is two ymm, so 4 x 4 needed 32 of its 16 registers and spilled (LeNet's conv1 dW took
+ * 1.5 ms): there 2 x 2 (8 accumulators, 8 loads per 8 FMAs, no spill). */
 #define NNX_NT_B 4
 
-#define NNX_DEFINE_GEMM_NT(NAME, ATTR, T, V, VU)                                              \
+#define NNX_DEFINE_GEMM_NT(NAME, ATTR, T, V, VU, RB, QB)                                      \
 ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
                                   const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
                                   const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate) \
 {                                                                                             \
     enum { L = (int)(sizeof(V) / sizeof(T)), H = NNX_V / L }; /* NNX_V lanes as H vectors */  \
-    for (ptrdiff_t m0 = 0; m0 < M; m0 += NNX_NT_B) {                                          \
-        for (ptrdiff_t n0 = 0; n0 < N; n0 += NNX_NT_B) {                                      \
-            V acc[NNX_NT_B][NNX_NT_B][H];                                                     \
-            const T *brow[NNX_NT_B];                                                          \
-            for (int q = 0; q < NNX_NT_B; q++)                                                \
+    for (ptrdiff_t m0 = 0; m0 < M; m0 += RB) {                                                \
+        for (ptrdiff_t n0 = 0; n0 < N; n0 += QB) {                                            \
+            V acc[RB][QB][H];                                                                 \
+            const T *brow[QB];                                                                \
+            for (int q = 0; q < QB; q++)                                                      \
                 brow[q] = B + (boff ? boff[n0 + q] : (n0 + q) * ldb);                         \
-            for (int r = 0; r < NNX_NT_B; r++)                                                \
-                for (int q = 0; q < NNX_NT_B; q++)                                            \
+            for (int r = 0; r < RB; r++)                                                      \
+                for (int q = 0; q < QB; q++)                                                  \
                     for (int h = 0; h < H; h++) acc[r][q][h] = (V){0};                        \
             for (ptrdiff_t k = 0; k < K; k += NNX_V) {                                        \
                 for (int h = 0; h < H; h++) {                                                 \
-                    V av[NNX_NT_B], bv[NNX_NT_B];                                             \
-                    for (int r = 0; r < NNX_NT_B; r++)                                        \
+                    V av[RB], bv[QB];                                                         \
+                    for (int r = 0; r < RB; r++)                                              \
                         av[r] = *(const VU *)(A + (m0 + r) * lda + k + h * L);                \
-                    for (int q = 0; q < NNX_NT_B; q++) bv[q] = *(const VU *)(brow[q] + k + h * L); \
-                    for (int r = 0; r < NNX_NT_B; r++)                                        \
-                        for (int q = 0; q < NNX_NT_B; q++) acc[r][q][h] += av[r] * bv[q];     \
+                    for (int q = 0; q < QB; q++) bv[q] = *(const VU *)(brow[q] + k + h * L); \
+                    for (int r = 0; r < RB; r++)                                              \
+                        for (int q = 0; q < QB; q++) acc[r][q][h] += av[r] * bv[q];     \
                 }                                                                             \
             }                                                                                 \
-            for (int r = 0; r < NNX_NT_B; r++)                                                \
-                for (int q = 0; q < NNX_NT_B; q++) {                                          \
+            for (int r = 0; r < RB; r++)                                                      \
+                for (int q = 0; q < QB; q++) {                                          \
                     T lanes[NNX_V];                                                           \
                     for (int h = 0; h < H; h++) *(VU *)(lanes + h * L) = acc[r][q][h];        \
                     for (int w = NNX_V / 2; w > 0; w /= 2)                                    \
@@ -196,11 +198,11 @@ ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                    
     }                                                                                         \
 }
 
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x8_f32, NNX_MULTIVERSION, float, nnx_v8f, nnx_v8f_u)
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, NNX_MULTIVERSION, double, nnx_v4d, nnx_v4d_u)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x8_f32, NNX_MULTIVERSION, float, nnx_v8f, nnx_v8f_u, 2, 2)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, NNX_MULTIVERSION, double, nnx_v4d, nnx_v4d_u, 4, 4)
 #if NNX_GEMM_HAVE_WIDE
 /* AVX-512: the 16 lanes in one zmm (same per-lane sums and reduction, so the same bits) */
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x16_f32, __attribute__((target("arch=x86-64-v4"))), float, nnx_v16f, nnx_v16f_u)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x16_f32, __attribute__((target("arch=x86-64-v4"))), float, nnx_v16f, nnx_v16f_u, 4, 4)
 #define nnx_gemm_nt_f32(...) (nnx_gemm_wide_ok ? nnx_gemm_nt_x16_f32 : nnx_gemm_nt_x8_f32)(__VA_ARGS__)
 #else
 #define nnx_gemm_nt_f32 nnx_gemm_nt_x8_f32
