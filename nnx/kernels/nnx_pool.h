@@ -19,6 +19,25 @@ NNX_MULTIVERSION static void NAME(const T *restrict x, T *restrict y, int64_t *r
                                   ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh,      \
                                   ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)                   \
 {                                                                                             \
+    if (kh == 2 && kw == 2 && sh == 2 && sw == 2) { /* the common case: all four taps of an   \
+        * output in registers, one store each (the general loop below makes a load/store pass \
+        * over the output row per tap; on LeNet's 14- and 5-wide rows that measured ~2x slower) */ \
+        for (ptrdiff_t oy = 0; oy < oh; oy++)                                                 \
+            for (ptrdiff_t o = 0; o < ow; o++) {                                              \
+                ptrdiff_t i0 = 2 * oy * w + 2 * o, k = i0;                                    \
+                T b = x[i0]; /* the first tap is taken over -inf exactly when the loop's is */ \
+                const ptrdiff_t tap[3] = {1, w, w + 1};                                       \
+                for (int t = 0; t < 3; t++) {                                                 \
+                    T v = x[i0 + tap[t]];                                                     \
+                    int take = (v > b) | (v != v);                                            \
+                    b = take ? v : b;                                                         \
+                    k = take ? i0 + tap[t] : k;                                               \
+                }                                                                             \
+                y[oy * ow + o] = b;                                                           \
+                arg[oy * ow + o] = (int64_t)k;                                                \
+            }                                                                                 \
+        return;                                                                               \
+    }                                                                                         \
     for (ptrdiff_t oy = 0; oy < oh; oy++) {                                                   \
         T *restrict best = y + oy * ow;                                                       \
         int64_t *restrict where = arg + oy * ow;                                              \
