@@ -115,6 +115,22 @@ def test_maxpool_ties_go_to_the_first_maximum_and_nan_wins(tier):
     assert np.isnan(y[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 1
 
 
+def test_maxpool_2x2_matches_loops_on_ties_nans_and_infs(tier):
+    """The 2x2 stride-2 windows (a separate path in the compiled tier) on small integers (ties
+    everywhere), NaNs (the last one in a window wins) and -inf / +inf, odd sizes included."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(-2, 3, (3, 4, 9, 11)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    x[rng.random(x.shape) < 0.05] = np.inf
+    x[0, 0, :2, :2] = -np.inf  # a window of only -inf: index of its first tap, as torch
+    y, arg = tier.maxpool2d_forward(x, 2)
+    y_ref, arg_ref = LOOPS.maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(y, y_ref)  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(arg, arg_ref)
+    assert arg[0, 0, 0, 0] == 0 and y[0, 0, 0, 0] == -np.inf
+
+
 @pytest.mark.skipif("cython" not in TIERS, reason="compiled tier not built")
 def test_conv_and_pool_results_do_not_depend_on_thread_count(rng):
     C = get_backend("cython")
