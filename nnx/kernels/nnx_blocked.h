@@ -88,7 +88,7 @@ NNX_DEFINE_T8(nnx_t8_f64, double, nnx_t8d, nnx_t8du, nnx_t8di)
  * Rows past m are zeros. op(A) is packed as it is (w = MR); op(B) as its transpose (the rows
  * are op(B)'s columns, w = NR, rs and cs swapped): the micro-kernel reads both panels the
  * same way, one k at a time. */
-#define NNX_DEFINE_PACK(NAME, T, T8, SIX)                                                        \
+#define NNX_DEFINE_PACK(NAME, T, T8, SIX)                                                     \
 NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff_t rs,        \
                                   ptrdiff_t cs, T *dst, int w)                                \
 {                                                                                             \
