@@ -1,7 +1,9 @@
 # The smooth activations the compiled tier's ``unary`` / ``unary_backward`` compute: one enum,
-# seen by the Cython code (cimported with this .pxd) and by Python (``_activations.Unary``).
-cpdef enum Unary:
-    SIGMOID = 0
-    TANH = 1
-    ELU = 2
-    LEAKY_RELU = 3
+# defined in nnx_act.h (whose backward loops switch on it), seen by the Cython code (cimported
+# with this .pxd) and by Python (``_activations.Unary``).
+cdef extern from "nnx_act.h":
+    cpdef enum Unary "nnx_unary":
+        SIGMOID "NNX_UNARY_SIGMOID"
+        TANH "NNX_UNARY_TANH"
+        ELU "NNX_UNARY_ELU"
+        LEAKY_RELU "NNX_UNARY_LEAKY_RELU"

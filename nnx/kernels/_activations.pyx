@@ -63,45 +63,48 @@ def relu_backward(const floating[::1] dy, const unsigned char[::1] mask, floatin
 
 
 # ---- smooth activations ---------------------------------------------------------------------
-# Same block/prange layout as ReLU. Sigmoid uses the branch-free float expf of nnx_math.h on
-# -|x| (never overflows; both branches of the stable formula from one exp). Tanh and ELU use
-# libm's tanh and expm1: an exp-based tanh or exp(x) - 1 loses all relative accuracy near 0.
-cdef extern from "nnx_math.h" nogil:
-    float nnx_expf(float x)
+# Same block/prange layout as ReLU. float32 sigmoid and tanh: the vectorisable rows of
+# nnx_act.h (sigmoid from exp(-|x|), never overflowing; tanh as Cephes' tanhf). float64, and
+# ELU: libm's exp, tanh and expm1 (exp(x) - 1 would lose all relative accuracy near 0).
+cdef extern from "nnx_act.h" nogil:
+    void nnx_sigmoid_f32(const float* x, float* y, Py_ssize_t n)
+    void nnx_tanh_f32(const float* x, float* y, Py_ssize_t n)
+    void nnx_elu_f32(const float* x, float* y, float alpha, Py_ssize_t n)
+    void nnx_unary_grad_f32(const float* dy, const float* x, const float* y, float* dx, int kind, float p,
+                            Py_ssize_t n)
+    void nnx_unary_grad_f64(const double* dy, const double* x, const double* y, double* dx, int kind,
+                            double p, Py_ssize_t n)
 
-from libc.math cimport exp, expm1, expm1f, fabs, tanh, tanhf  # noqa: E402
+from libc.math cimport exp, expm1, fabs, tanh  # noqa: E402
 
 
 cdef inline void _sigmoid_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating v, e
-    for i in range(n):
-        v = x[i]
-        if floating is float:
-            e = nnx_expf(-fabs(v))
-        else:
-            e = exp(-fabs(v))
-        y[i] = 1 / (1 + e) if v >= 0 else e / (1 + e)
+    cdef double e
+    if floating is float:
+        nnx_sigmoid_f32(x, y, n)
+    else:
+        for i in range(n):
+            e = exp(-fabs(x[i]))
+            y[i] = 1 / (1 + e) if x[i] >= 0 else e / (1 + e)
 
 
 cdef inline void _tanh_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    for i in range(n):
-        if floating is float:
-            y[i] = tanhf(x[i])
-        else:
+    if floating is float:
+        nnx_tanh_f32(x, y, n)
+    else:
+        for i in range(n):
             y[i] = tanh(x[i])
 
 
 cdef inline void _elu_block(const floating* x, floating* y, floating alpha, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating v
-    for i in range(n):
-        v = x[i]
-        if floating is float:
-            y[i] = v if v > 0 else alpha * expm1f(v)
-        else:
-            y[i] = v if v > 0 else alpha * expm1(v)
+    if floating is float:
+        nnx_elu_f32(x, y, alpha, n)
+    else:
+        for i in range(n):
+            y[i] = x[i] if x[i] > 0 else alpha * expm1(x[i])
 
 
 cdef inline void _leaky_block(const floating* x, floating* y, floating slope, Py_ssize_t n) noexcept nogil:
@@ -132,34 +135,18 @@ def unary(const floating[::1] x, floating[::1] y, Unary kind, double param, int 
                 _leaky_block(&x[start], &y[start], p, m)
 
 
-cdef inline void _unary_grad_block(const floating* dy, const floating* x, const floating* y,
-                                   floating* dx, Unary kind, floating p, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    if kind == SIGMOID:
-        for i in range(n):
-            dx[i] = dy[i] * y[i] * (1 - y[i])
-    elif kind == TANH:
-        for i in range(n):
-            dx[i] = dy[i] * (1 - y[i] * y[i])
-    elif kind == ELU:
-        for i in range(n):
-            v = dy[i]
-            dx[i] = v if x[i] > 0 else v * (y[i] + p)
-    else:
-        for i in range(n):
-            v = dy[i]
-            dx[i] = v if x[i] > 0 else v * p
-
-
 def unary_backward(const floating[::1] dy, const floating[::1] x, const floating[::1] y,
                    floating[::1] dx, Unary kind, double param, int n_threads):
     """dx := dy * f'(x) (from the saved x and/or y), kinds as in ``unary``."""
-    cdef Py_ssize_t n = dy.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start
+    cdef Py_ssize_t n = dy.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s, m
     cdef floating p = <floating>param
     if n == 0:
         return
     with nogil:
         for b in prange(nb, schedule='static', num_threads=n_threads):
-            start = b * BLOCK
-            _unary_grad_block(&dy[start], &x[start], &y[start], &dx[start], kind, p, min(BLOCK, n - start))
+            s = b * BLOCK
+            m = min(BLOCK, n - s)
+            if floating is float:
+                nnx_unary_grad_f32(&dy[s], &x[s], &y[s], &dx[s], kind, p, m)
+            else:
+                nnx_unary_grad_f64(&dy[s], &x[s], &y[s], &dx[s], kind, p, m)

@@ -19,9 +19,10 @@ __all__ = list(KERNELS)
 # than the work saves). Elementwise: elements; row-wise: N * C.
 PARALLEL_MIN_ELEMENTS = 1 << 18
 PARALLEL_MIN_ROW_ELEMENTS = 1 << 14
-# Adam, Adagrad, RMSprop: a square root and a division per element (~0.6 ns on one AVX2 core),
-# so two threads already pay at 32k elements (21.7 -> 14.5 us for Adam; SGD there: no gain).
-PARALLEL_MIN_ADAPTIVE = 1 << 15
+# Elementwise work with an exp, a square root or a division per element (Adam, Adagrad,
+# RMSprop, sigmoid, tanh, ELU; ~0.5 ns an element on one AVX2 core) is bound by arithmetic, not
+# memory: two threads already pay at 32k elements (Adam 21.7 -> 14.5 us; SGD there: no gain).
+PARALLEL_MIN_COMPUTE = 1 << 15
 
 
 def _threads(n_threads, work, threshold):
@@ -268,8 +269,9 @@ _U = _activations.Unary  # the kinds of _activations.pxd
 
 def _unary(x, kind, param, n_threads):
     y = np.empty_like(x)
+    heavy = kind != _U.LEAKY_RELU  # sigmoid, tanh, ELU: an exp each
     _activations.unary(x.reshape(-1), y.reshape(-1), kind, float(param),
-                       _threads(n_threads, x.size, PARALLEL_MIN_ELEMENTS))
+                       _threads(n_threads, x.size, PARALLEL_MIN_COMPUTE if heavy else PARALLEL_MIN_ELEMENTS))
     return y
 
 
@@ -292,7 +294,7 @@ def sigmoid_backward(dy, y, *, n_threads=None):
 
 
 def tanh_forward(x, *, n_threads=None):
-    """y = tanh(x) (libm)."""
+    """y = tanh(x): float32 vectorised (Cephes' tanhf, nnx_act.h, ~2 ulp), float64 libm."""
     return _unary(_args.unary_args(x, "tanh_forward"), _U.TANH, 0.0, n_threads)
 
 
@@ -353,14 +355,14 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_
     _args.adam_update_args(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)
     flat = [a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq)]
     _optim.adam_update(*flat, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-                       int(step), bool(decoupled), _threads(n_threads, param.size, PARALLEL_MIN_ADAPTIVE))
+                       int(step), bool(decoupled), _threads(n_threads, param.size, PARALLEL_MIN_COMPUTE))
 
 
 def adagrad_update(param, grad, state_sum, lr, eps, weight_decay, *, n_threads=None):
     """One Adagrad step in place, one fused pass; see ``nnx.kernels.loops.adagrad_update``."""
     _args.adagrad_update_args(param, grad, state_sum, lr, eps, weight_decay)
     _optim.adagrad_update(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), float(lr), float(eps),
-                          float(weight_decay), _threads(n_threads, param.size, PARALLEL_MIN_ADAPTIVE))
+                          float(weight_decay), _threads(n_threads, param.size, PARALLEL_MIN_COMPUTE))
 
 
 def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
@@ -371,4 +373,4 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha
     flat = [(a if a is not None else square_avg).reshape(-1)  # unused arrays are never touched
             for a in (param, grad, square_avg, grad_avg, momentum_buffer if momentum > 0 else None)]
     _optim.rmsprop_update(*flat, float(lr), float(alpha), float(eps), float(weight_decay), float(momentum),
-                          grad_avg is not None, _threads(n_threads, param.size, PARALLEL_MIN_ADAPTIVE))
+                          grad_avg is not None, _threads(n_threads, param.size, PARALLEL_MIN_COMPUTE))

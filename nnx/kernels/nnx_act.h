@@ -1,0 +1,87 @@
+/* nnx_act.h -- the smooth activations' per-element loops, vectorisable (_activations.pyx):
+ * float32 sigmoid, tanh and ELU forward, and the four backward rules in both dtypes.
+ *
+ * Why C: libm's tanhf is a scalar call (~30 ns an element here) and Cython's baseline build
+ * ran the sigmoid's exp and divisions scalar (~6 ns): a 128x512 activation took 0.4 ms
+ * (sigmoid) and 2 ms (tanh) against torch's 0.05 and 0.16. Both are branch-free here (selects
+ * only), so each loop vectorises, and multiversioned (nnx_math.h) to 8 or 16 lanes.
+ * sigmoid: the stable form from e = exp(-|x|): 1 / (1 + e) for x >= 0, e / (1 + e) below.
+ * tanh: Cephes' tanhf: for |x| <= 0.625 the odd polynomial x + x^3 P(x^2) (an exp-based form
+ * loses all relative accuracy near 0), above it 1 - 2 / (exp(2|x|) + 1) with x's sign; ~2 ulp.
+ * ELU: x for x > 0, else alpha * expm1(x), expm1 as exp(x) - 1 below -ln(2)/2 (no cancellation
+ * there: the result is below -0.29) and as its Taylor series to x^8 above (truncation < 1e-8
+ * relative); libm's expm1f, a scalar call, took ~6 ns an element.
+ * Backward (dx from dy and the saved x, y): compiled for the baseline, Cython's ELU rule
+ * `v if x > 0 else v * (y + alpha)` stayed a branch per element (6 ns on random signs).
+ * Edge values: NaN -> NaN; sigmoid(-inf) = 0, sigmoid(+inf) = 1; tanh(+-inf) = +-1; tanh(-0) = -0;
+ * elu(-inf) = -alpha, elu(-0) = -0.
+ */
+#ifndef NNX_ACT_H
+#define NNX_ACT_H
+#include <math.h>
+#include <stddef.h>
+#include "nnx_math.h" /* nnx_expf, NNX_MULTIVERSION */
+
+NNX_MULTIVERSION static void nnx_sigmoid_f32(const float *x, float *y, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i], e = nnx_expf(-fabsf(v));
+        y[i] = v >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+NNX_MULTIVERSION static void nnx_tanh_f32(const float *x, float *y, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i], a = fabsf(v), z = v * v;
+        float big = 1.0f - 2.0f / (nnx_expf(2.0f * a) + 1.0f); /* exp overflows to inf: 1 */
+        float p = -5.70498872745e-3f;
+        p = p * z + 2.06390887954e-2f;
+        p = p * z - 5.37397155531e-2f;
+        p = p * z + 1.33314422036e-1f;
+        p = p * z - 3.33332819422e-1f;
+        float small = v * (1.0f + z * p); /* x + x^3 P(x^2); -0 stays -0 */
+        y[i] = a > 0.625f ? copysignf(big, v) : small;
+    }
+}
+
+NNX_MULTIVERSION static void nnx_elu_f32(const float *x, float *y, float alpha, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i];
+        float p = 1.0f / 40320;
+        p = p * v + 1.0f / 5040;
+        p = p * v + 1.0f / 720;
+        p = p * v + 1.0f / 120;
+        p = p * v + 1.0f / 24;
+        p = p * v + 1.0f / 6;
+        p = p * v + 0.5f;
+        float em1 = v < -0.34657359f ? nnx_expf(v) - 1.0f : v * (1.0f + v * p); /* -0 stays -0 */
+        y[i] = v > 0 ? v : alpha * em1;
+    }
+}
+
+/* The activation kinds (Python sees them as _activations.Unary, through _activations.pxd). */
+typedef enum nnx_unary {
+    NNX_UNARY_SIGMOID = 0, NNX_UNARY_TANH = 1, NNX_UNARY_ELU = 2, NNX_UNARY_LEAKY_RELU = 3
+} nnx_unary;
+
+/* dx := dy * f'(x) from the saved x and/or y. */
+#define NNX_DEFINE_UNARY_GRAD(NAME, T)                                                        \
+NNX_MULTIVERSION static void NAME(const T *dy, const T *x, const T *y, T *dx, int kind, T p,  \
+                                  ptrdiff_t n)                                                \
+{                                                                                             \
+    if (kind == NNX_UNARY_SIGMOID) {                                                          \
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]);                  \
+    } else if (kind == NNX_UNARY_TANH) {                                                      \
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = dy[i] * (1 - y[i] * y[i]);                  \
+    } else if (kind == NNX_UNARY_ELU) { /* alpha e^x = y + alpha below 0 */                   \
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (y[i] + p);      \
+    } else { /* NNX_UNARY_LEAKY_RELU */                                                       \
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * p;               \
+    }                                                                                         \
+}
+NNX_DEFINE_UNARY_GRAD(nnx_unary_grad_f32, float)
+NNX_DEFINE_UNARY_GRAD(nnx_unary_grad_f64, double)
+
+#endif
