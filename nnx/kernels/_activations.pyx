@@ -3,36 +3,31 @@
 
 Design: the wrappers in compiled.py validate and allocate; here arrays arrive flat and
 C-contiguous. Work is cut into fixed blocks of BLOCK elements and the blocks are spread over
-threads with a static prange, so each thread owns a contiguous slice of the output. The inner
-loop per block runs over raw pointers with no Python and no branches gcc cannot turn into
-selects, so it vectorises. ReLU is a select, not a multiply: ``y = x`` unless ``x <= 0``
-(NaN passes through as in NumPy's maximum, negatives give +0.0), and backward routes ``dy``
-where the mask is set and writes exact zeros elsewhere (as torch's threshold_backward does;
-a NaN in dy at a masked-off position does not leak).
+threads with a static prange, so each thread owns a contiguous slice of the output. The loop
+per block is C (nnx_act.h: branch-free, so it vectorises, and compiled per CPU); ReLU is a
+select, not a multiply: ``y = x`` unless ``x <= 0`` (NaN passes through as in NumPy's maximum,
+negatives give +0.0), and backward routes ``dy`` where the mask is set and writes exact zeros
+elsewhere (as torch's threshold_backward does; a NaN in dy at a masked-off position does not
+leak). float64 sigmoid, tanh and ELU forward stay on libm here.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport exp, expm1, fabs, tanh
 
 cdef Py_ssize_t BLOCK = 16384
 
-
-cdef inline void _relu_fwd_block(const floating* x, floating* y, unsigned char* m,
-                                 Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    for i in range(n):
-        v = x[i]
-        m[i] = v > 0
-        y[i] = 0 if v <= 0 else v
-
-
-cdef inline void _relu_bwd_block(const floating* dy, const unsigned char* m, floating* dx,
-                                 Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    for i in range(n):
-        v = dy[i]  # load unconditionally: a conditional load is control flow gcc won't vectorise
-        dx[i] = v if m[i] else 0
+cdef extern from "nnx_act.h" nogil:
+    void nnx_relu_fwd_f32(const float* x, float* y, unsigned char* m, Py_ssize_t n)
+    void nnx_relu_fwd_f64(const double* x, double* y, unsigned char* m, Py_ssize_t n)
+    void nnx_relu_bwd_f32(const float* dy, const unsigned char* m, float* dx, Py_ssize_t n)
+    void nnx_relu_bwd_f64(const double* dy, const unsigned char* m, double* dx, Py_ssize_t n)
+    void nnx_sigmoid_f32(const float* x, float* y, Py_ssize_t n)
+    void nnx_tanh_f32(const float* x, float* y, Py_ssize_t n)
+    void nnx_elu_f32(const float* x, float* y, float alpha, Py_ssize_t n)
+    void nnx_unary_grad_f32(const float* dy, const float* x, const float* y, float* dx, int kind, float p,
+                            Py_ssize_t n)
+    void nnx_unary_grad_f64(const double* dy, const double* x, const double* y, double* dx, int kind,
+                            double p, Py_ssize_t n)
 
 
 def relu_forward(const floating[::1] x, floating[::1] y, unsigned char[::1] mask, int n_threads):
@@ -45,7 +40,10 @@ def relu_forward(const floating[::1] x, floating[::1] y, unsigned char[::1] mask
     with nogil:
         for b in prange(nb, schedule='static', num_threads=n_threads):
             start = b * BLOCK
-            _relu_fwd_block(&x[start], &y[start], &mask[start], min(BLOCK, n - start))
+            if floating is float:
+                nnx_relu_fwd_f32(&x[start], &y[start], &mask[start], min(BLOCK, n - start))
+            else:
+                nnx_relu_fwd_f64(&x[start], &y[start], &mask[start], min(BLOCK, n - start))
 
 
 def relu_backward(const floating[::1] dy, const unsigned char[::1] mask, floating[::1] dx,
@@ -59,23 +57,16 @@ def relu_backward(const floating[::1] dy, const unsigned char[::1] mask, floatin
     with nogil:
         for b in prange(nb, schedule='static', num_threads=n_threads):
             start = b * BLOCK
-            _relu_bwd_block(&dy[start], &mask[start], &dx[start], min(BLOCK, n - start))
+            if floating is float:
+                nnx_relu_bwd_f32(&dy[start], &mask[start], &dx[start], min(BLOCK, n - start))
+            else:
+                nnx_relu_bwd_f64(&dy[start], &mask[start], &dx[start], min(BLOCK, n - start))
 
 
 # ---- smooth activations ---------------------------------------------------------------------
-# Same block/prange layout as ReLU. float32 sigmoid and tanh: the vectorisable rows of
-# nnx_act.h (sigmoid from exp(-|x|), never overflowing; tanh as Cephes' tanhf). float64, and
-# ELU: libm's exp, tanh and expm1 (exp(x) - 1 would lose all relative accuracy near 0).
-cdef extern from "nnx_act.h" nogil:
-    void nnx_sigmoid_f32(const float* x, float* y, Py_ssize_t n)
-    void nnx_tanh_f32(const float* x, float* y, Py_ssize_t n)
-    void nnx_elu_f32(const float* x, float* y, float alpha, Py_ssize_t n)
-    void nnx_unary_grad_f32(const float* dy, const float* x, const float* y, float* dx, int kind, float p,
-                            Py_ssize_t n)
-    void nnx_unary_grad_f64(const double* dy, const double* x, const double* y, double* dx, int kind,
-                            double p, Py_ssize_t n)
-
-from libc.math cimport exp, expm1, fabs, tanh  # noqa: E402
+# Same block/prange layout as ReLU. float32: the vectorisable rows of nnx_act.h (sigmoid from
+# exp(-|x|), never overflowing; tanh as Cephes' tanhf; ELU's expm1 without cancellation near 0).
+# float64: libm's exp, tanh and expm1.
 
 
 cdef inline void _sigmoid_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:

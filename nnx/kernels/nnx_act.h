@@ -1,5 +1,5 @@
-/* nnx_act.h -- the smooth activations' per-element loops, vectorisable (_activations.pyx):
- * float32 sigmoid, tanh and ELU forward, and the four backward rules in both dtypes.
+/* nnx_act.h -- the activations' per-element loops, vectorisable (_activations.pyx): ReLU in
+ * both dtypes, float32 sigmoid, tanh and ELU forward, and the four backward rules.
  *
  * Why C: libm's tanhf is a scalar call (~30 ns an element here) and Cython's baseline build
  * ran the sigmoid's exp and divisions scalar (~6 ns): a 128x512 activation took 0.4 ms
@@ -60,6 +60,30 @@ NNX_MULTIVERSION static void nnx_elu_f32(const float *x, float *y, float alpha, 
         y[i] = v > 0 ? v : alpha * em1;
     }
 }
+
+/* ReLU as selects, not a multiply: y = x unless x <= 0 (NaN passes, negatives give +0), mask =
+ * x > 0; backward routes dy where the mask is set and writes exact zeros elsewhere (a NaN in dy
+ * at a masked-off place does not leak, as torch's threshold_backward). In C for the per-CPU
+ * clones: Cython's baseline build ran them at ~0.5 ns an element, torch at ~0.2. */
+#define NNX_DEFINE_RELU(T, SFX)                                                               \
+NNX_MULTIVERSION static void nnx_relu_fwd_##SFX(const T *x, T *y, unsigned char *m, ptrdiff_t n) \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T v = x[i];                                                                           \
+        m[i] = v > 0;                                                                         \
+        y[i] = v <= 0 ? 0 : v;                                                                \
+    }                                                                                         \
+}                                                                                             \
+NNX_MULTIVERSION static void nnx_relu_bwd_##SFX(const T *dy, const unsigned char *m, T *dx,  \
+                                                ptrdiff_t n)                                  \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T v = dy[i]; /* loaded unconditionally: a select, not control flow */                \
+        dx[i] = m[i] ? v : 0;                                                                 \
+    }                                                                                         \
+}
+NNX_DEFINE_RELU(float, f32)
+NNX_DEFINE_RELU(double, f64)
 
 /* The activation kinds (Python sees them as _activations.Unary, through _activations.pxd). */
 typedef enum nnx_unary {
