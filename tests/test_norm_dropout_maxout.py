@@ -135,6 +135,34 @@ def test_batchnorm_kernels_match_loops(tier, dtype, rng, shape):
         np.testing.assert_allclose(a, r, **tol)
 
 
+@pytest.mark.parametrize("shape", [(7, 130), (4, 70, 13), (3, 5, 8, 8)])
+def test_batchnorm_compiled_paths_match_loops_and_thread_counts(dtype, rng, shape):
+    """The compiled tier's two layouts: (N, C) in blocks of 64 channels (130: a partial third
+    block) and spatial sums in 8 double lanes (13: a remainder per row), against the loops tier
+    and bitwise across thread counts, forward and backward."""
+    from nnx.kernels import compiled_available, get_backend
+    if not compiled_available():
+        pytest.skip("compiled tier not built")
+    C, L = get_backend("cython"), get_backend("loops")
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    g, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    got = [C.batchnorm_forward(x, g, b, 1e-5, n_threads=t) for t in (1, 2, 3)]
+    back = [C.batchnorm_backward(dy, got[0][1], got[0][4], g, n_threads=t) for t in (1, 2, 3)]
+    for r in got[1:]:
+        for a, e in zip(r, got[0], strict=True):
+            np.testing.assert_array_equal(a, e)
+    for r in back[1:]:
+        for a, e in zip(r, back[0], strict=True):
+            np.testing.assert_array_equal(a, e)
+    for a, e in zip(got[0], L.batchnorm_forward(x, g, b, 1e-5), strict=True):
+        np.testing.assert_allclose(a, e, **tol)
+    for a, e in zip(back[0], L.batchnorm_backward(dy, got[0][1], got[0][4], g), strict=True):
+        np.testing.assert_allclose(a, e, **tol)
+
+
 def test_batchnorm_layer_gradcheck_per_backend(backend, rng):
     assert nnx.gradcheck(nnx.BatchNorm2d(3), rng.standard_normal((3, 3, 2, 2)))
 

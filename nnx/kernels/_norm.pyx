@@ -1,16 +1,61 @@
 # cython: language_level=3
 """Batch normalisation over the channel axis, compiled tier.
 
-Design: the input is viewed as (N, C, S) (S = spatial size, 1 for (N, C) input); channels go
-to threads with a static prange, so each thread owns whole channels: its statistics, its slice
-of the output and of dx, and its entries of dgamma/dbeta. One channel is handled start to
-finish: the statistics pass (sums in double, in a fixed order -> independent of the thread
-count), then one fused pass writing xhat and y = gamma * xhat + beta. Backward: one pass for
-the two channel sums, one fused pass for dx.
+Design: the input is viewed as (N, C, S) (S = spatial size, 1 for (N, C) input) and the
+per-element loops are C (nnx_norm.h, compiled per CPU). Spatial input: channels go to threads
+with a static prange, each handled start to finish (statistics in double lanes, then one fused
+pass writing xhat and y = gamma * xhat + beta). (N, C) input: blocks of NNX_BN_BLOCK channels go
+to threads, each block's rows read contiguously. Every sum runs in an order fixed by the shape,
+so the results do not depend on the thread count. Backward: the two channel sums, then one fused
+pass for dx.
 """
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
+
+cdef extern from "nnx_norm.h" nogil:
+    int NNX_BN_BLOCK
+    void nnx_bn_sum_f32(const float* a, const float* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                        Py_ssize_t ch, double sub, int sq, double* o1, double* o2)
+    void nnx_bn_sum_f64(const double* a, const double* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                        Py_ssize_t ch, double sub, int sq, double* o1, double* o2)
+    void nnx_bn_sums_rows_f32(const float* a, const float* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
+                              Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
+    void nnx_bn_sums_rows_f64(const double* a, const double* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
+                              Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
+    void nnx_bn_apply_f32(const float* x, const float* p, float* out1, float* out2, Py_ssize_t n,
+                          Py_ssize_t c, Py_ssize_t s, Py_ssize_t c0, Py_ssize_t c1, const float* m,
+                          const float* inv, const float* g, const float* b, int fwd)
+    void nnx_bn_apply_f64(const double* x, const double* p, double* out1, double* out2, Py_ssize_t n,
+                          Py_ssize_t c, Py_ssize_t s, Py_ssize_t c0, Py_ssize_t c1, const double* m,
+                          const double* inv, const double* g, const double* b, int fwd)
+
+
+cdef inline void _sum(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                      Py_ssize_t ch, double sub, int sq, double* o1, double* o2) noexcept nogil:
+    if floating is float:
+        nnx_bn_sum_f32(a, b, n, c, s, ch, sub, sq, o1, o2)
+    else:
+        nnx_bn_sum_f64(a, b, n, c, s, ch, sub, sq, o1, o2)
+
+
+cdef inline void _sums_rows(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
+                            Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2) noexcept nogil:
+    if floating is float:
+        nnx_bn_sums_rows_f32(a, b, n, c, c0, c1, sub, sq, o1, o2)
+    else:
+        nnx_bn_sums_rows_f64(a, b, n, c, c0, c1, sub, sq, o1, o2)
+
+
+cdef inline void _apply(const floating* x, const floating* p, floating* out1, floating* out2, Py_ssize_t n,
+                        Py_ssize_t c, Py_ssize_t s, Py_ssize_t c0, Py_ssize_t c1, const floating* m,
+                        const floating* inv, const floating* g, const floating* b, int fwd) noexcept nogil:
+    if floating is float:
+        nnx_bn_apply_f32(x, p, out1, out2, n, c, s, c0, c1, m, inv, g, b, fwd)
+    else:
+        nnx_bn_apply_f64(x, p, out1, out2, n, c, s, c0, c1, m, inv, g, b, fwd)
 
 
 def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
@@ -18,31 +63,37 @@ def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
                       double[::1] mean, double[::1] var, floating[::1] invstd, double eps,
                       int n_threads):
     """Training-mode forward: batch mean and biased variance per channel, xhat, y."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], s = x.shape[2], ch, i, j
-    cdef double acc, acc2, m, d
-    cdef floating inv, g, b
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], s = x.shape[2], ch, blk, c0, c1
+    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
+    cdef double cnt = n * s
+    cdef floating[::1] mf = np.empty(c, dtype=np.float32 if floating is float else np.float64)
+    if n * s == 0 or c == 0:
+        return
     with nogil:
-        for ch in prange(c, schedule='static', num_threads=n_threads):
-            acc = 0
-            for i in range(n):
-                for j in range(s):
-                    acc = acc + x[i, ch, j]
-            m = acc / (n * s)
-            acc2 = 0
-            for i in range(n):
-                for j in range(s):
-                    d = x[i, ch, j] - m
-                    acc2 = acc2 + d * d
-            mean[ch] = m
-            var[ch] = acc2 / (n * s)
-            inv = <floating>(1.0 / sqrt(var[ch] + eps))
-            invstd[ch] = inv
-            g = gamma[ch]
-            b = beta[ch]
-            for i in range(n):
-                for j in range(s):
-                    xhat[i, ch, j] = (x[i, ch, j] - <floating>m) * inv
-                    y[i, ch, j] = xhat[i, ch, j] * g + b
+        if s == 1:
+            for blk in prange(nblk, schedule='static', num_threads=n_threads):
+                c0 = blk * NNX_BN_BLOCK
+                c1 = min(c, c0 + NNX_BN_BLOCK)
+                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, NULL, 0, &mean[c0], NULL)
+                for ch in range(c0, c1):
+                    mean[ch] = mean[ch] / cnt
+                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, &mean[c0], 1, &var[c0], NULL)
+                for ch in range(c0, c1):
+                    var[ch] = var[ch] / cnt
+                    invstd[ch] = <floating>(1.0 / sqrt(var[ch] + eps))
+                    mf[ch] = <floating>mean[ch]
+                _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, 1, c0, c1,
+                       &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
+        else:
+            for ch in prange(c, schedule='static', num_threads=n_threads):
+                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, ch, 0.0, 0, &mean[ch], NULL)
+                mean[ch] = mean[ch] / cnt
+                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, ch, mean[ch], 1, &var[ch], NULL)
+                var[ch] = var[ch] / cnt
+                invstd[ch] = <floating>(1.0 / sqrt(var[ch] + eps))
+                mf[ch] = <floating>mean[ch]
+                _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, s, ch, ch + 1,
+                       &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
 
 
 def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] xhat,
@@ -50,22 +101,28 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
                        floating[:, :, ::1] dx, floating[::1] dgamma, floating[::1] dbeta,
                        int n_threads):
     """dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)); dgamma, dbeta per channel."""
-    cdef Py_ssize_t n = dy.shape[0], c = dy.shape[1], s = dy.shape[2], ch, i, j
-    cdef double s1, s2, cnt = n * s
-    cdef floating k, a1, a2
+    cdef Py_ssize_t n = dy.shape[0], c = dy.shape[1], s = dy.shape[2], ch, blk, c0, c1
+    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
+    cdef double cnt = n * s
+    dt = np.float32 if floating is float else np.float64
+    cdef double[::1] s1 = np.empty(c), s2 = np.empty(c)
+    cdef floating[::1] k = np.empty(c, dtype=dt), a1 = np.empty(c, dtype=dt), a2 = np.empty(c, dtype=dt)
+    cdef floating[::1] cf = np.full(c, cnt, dtype=dt)
+    if n * s == 0 or c == 0:
+        return
     with nogil:
-        for ch in prange(c, schedule='static', num_threads=n_threads):
-            s1 = 0
-            s2 = 0
-            for i in range(n):
-                for j in range(s):
-                    s1 = s1 + dy[i, ch, j]
-                    s2 = s2 + dy[i, ch, j] * xhat[i, ch, j]
-            dbeta[ch] = <floating>s1
-            dgamma[ch] = <floating>s2
-            k = <floating>(gamma[ch] * invstd[ch] / cnt)
-            a1 = <floating>s1
-            a2 = <floating>s2
-            for i in range(n):
-                for j in range(s):
-                    dx[i, ch, j] = k * (<floating>cnt * dy[i, ch, j] - a1 - xhat[i, ch, j] * a2)
+        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
+            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
+            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+            if s == 1:
+                _sums_rows(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, c0, c1, NULL, 0, &s1[c0], &s2[c0])
+            else:
+                _sum(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, s, c0, 0.0, 0, &s1[c0], &s2[c0])
+            for ch in range(c0, c1):
+                dbeta[ch] = <floating>s1[ch]
+                dgamma[ch] = <floating>s2[ch]
+                k[ch] = <floating>(gamma[ch] * invstd[ch] / cnt)
+                a1[ch] = <floating>s1[ch]
+                a2[ch] = <floating>s2[ch]
+            _apply(&dy[0, 0, 0], &xhat[0, 0, 0], &dx[0, 0, 0], NULL, n, c, s, c0, c1, &a1[0], &a2[0], &k[0],
+                   &cf[0], 0)
