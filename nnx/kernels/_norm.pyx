@@ -70,30 +70,25 @@ def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
     if n * s == 0 or c == 0:
         return
     with nogil:
-        if s == 1:
-            for blk in prange(nblk, schedule='static', num_threads=n_threads):
-                c0 = blk * NNX_BN_BLOCK
-                c1 = min(c, c0 + NNX_BN_BLOCK)
+        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
+            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
+            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+            if s == 1:
                 _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, NULL, 0, &mean[c0], NULL)
-                for ch in range(c0, c1):
-                    mean[ch] = mean[ch] / cnt
-                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, &mean[c0], 1, &var[c0], NULL)
-                for ch in range(c0, c1):
-                    var[ch] = var[ch] / cnt
-                    invstd[ch] = <floating>(1.0 / sqrt(var[ch] + eps))
-                    mf[ch] = <floating>mean[ch]
-                _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, 1, c0, c1,
-                       &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
-        else:
-            for ch in prange(c, schedule='static', num_threads=n_threads):
-                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, ch, 0.0, 0, &mean[ch], NULL)
+            else:
+                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, 0.0, 0, &mean[c0], NULL)
+            for ch in range(c0, c1):
                 mean[ch] = mean[ch] / cnt
-                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, ch, mean[ch], 1, &var[ch], NULL)
+            if s == 1:
+                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, &mean[c0], 1, &var[c0], NULL)
+            else:
+                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, mean[c0], 1, &var[c0], NULL)
+            for ch in range(c0, c1):
                 var[ch] = var[ch] / cnt
                 invstd[ch] = <floating>(1.0 / sqrt(var[ch] + eps))
                 mf[ch] = <floating>mean[ch]
-                _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, s, ch, ch + 1,
-                       &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
+            _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, s, c0, c1,
+                   &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
 
 
 def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] xhat,
@@ -106,8 +101,7 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
     cdef double cnt = n * s
     dt = np.float32 if floating is float else np.float64
     cdef double[::1] s1 = np.empty(c), s2 = np.empty(c)
-    cdef floating[::1] k = np.empty(c, dtype=dt), a1 = np.empty(c, dtype=dt), a2 = np.empty(c, dtype=dt)
-    cdef floating[::1] cf = np.full(c, cnt, dtype=dt)
+    cdef floating[::1] k = np.empty(c, dtype=dt), cf = np.full(c, cnt, dtype=dt)
     if n * s == 0 or c == 0:
         return
     with nogil:
@@ -122,7 +116,6 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
                 dbeta[ch] = <floating>s1[ch]
                 dgamma[ch] = <floating>s2[ch]
                 k[ch] = <floating>(gamma[ch] * invstd[ch] / cnt)
-                a1[ch] = <floating>s1[ch]
-                a2[ch] = <floating>s2[ch]
-            _apply(&dy[0, 0, 0], &xhat[0, 0, 0], &dx[0, 0, 0], NULL, n, c, s, c0, c1, &a1[0], &a2[0], &k[0],
-                   &cf[0], 0)
+            # the two sums rounded to the dtype are dbeta and dgamma themselves
+            _apply(&dy[0, 0, 0], &xhat[0, 0, 0], &dx[0, 0, 0], NULL, n, c, s, c0, c1, &dbeta[0], &dgamma[0],
+                   &k[0], &cf[0], 0)

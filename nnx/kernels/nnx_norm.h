@@ -7,7 +7,7 @@
  *   within each row of S values, rows in order), added up pairwise at the end: the order
  *   depends on the shape only, never on threads, and the lanes vectorise;
  * - (N, C) input (S == 1): a block of channels at a time, row after row, each channel's sum in
- *   its own double in row order (what the old loop did, so the same bits); contiguous in C.
+ *   its own double in row order (as the old loop did); contiguous in C.
  * Statistics in double as before: the mean, then the sum of squared deviations (two passes).
  */
 #ifndef NNX_NORM_H
