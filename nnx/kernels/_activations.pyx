@@ -8,7 +8,8 @@ per block is C (nnx_act.h: branch-free, so it vectorises, and compiled per CPU);
 select, not a multiply: ``y = x`` unless ``x <= 0`` (NaN passes through as in NumPy's maximum,
 negatives give +0.0), and backward routes ``dy`` where the mask is set and writes exact zeros
 elsewhere (as torch's threshold_backward does; a NaN in dy at a masked-off position does not
-leak). float64 sigmoid, tanh and ELU forward stay on libm here.
+leak). Left here in Cython: the leaky ReLU forward (one select) and the float64 sigmoid, tanh
+and ELU forward (libm).
 """
 from cython cimport floating
 from cython.parallel cimport prange
