@@ -1,4 +1,8 @@
-"""Shared fixtures: a seeded rng, the kernel tiers and the float dtypes, one tolerance table."""
+"""Shared fixtures: a seeded rng, the kernel tiers and the float dtypes, one tolerance table,
+the MNIST folder."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +54,12 @@ def _restore_threads():
     n = nnx.get_num_threads()
     yield
     nnx.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def mnist_root():
+    """The folder NNX_DATA_DIR names, when it holds MNIST; the test is skipped otherwise."""
+    root = os.environ.get("NNX_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    return root

@@ -1,6 +1,5 @@
 """The benchmark scripts that `make test` does not otherwise run: bench/pair_gemm.py and the
 e2e table of bench/report.py (the e2e group itself only runs in `make bench`)."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,11 +70,8 @@ def test_ab_steps_compares_two_checkouts_round_by_round():
     assert len(rows) == 2 and "median ratio this / other:" in out.stdout
 
 
-def test_the_torch_side_of_the_time_to_99_race_runs_the_same_recipe():
+def test_the_torch_side_of_the_time_to_99_race_runs_the_same_recipe(mnist_root):
     pytest.importorskip("torch")
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
     out = subprocess.run([sys.executable, str(BENCH / "mnist_fast_torch.py"), "--train-subset", "6000", "--epochs",
                           "2", "--threads", "1"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -112,13 +112,10 @@ def test_malformed_convention_metadata_is_refused(tmp_path):
     assert out.returncode == 1 and "unusable metadata 'normalize'" in out.stderr
 
 
-def test_the_mnist_example_checkpoint_agrees_everywhere(tmp_path):
+def test_the_mnist_example_checkpoint_agrees_everywhere(tmp_path, mnist_root):
     """examples/mnist_lenet5.py --save (scalar normalisation, a CNN): nnx.evaluate, CLI evaluate
     and CLI predict on the MNIST test images give the same accuracy."""
-    import os
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
+    root = mnist_root
     path = tmp_path / "lenet.npz"
     _run("examples/mnist_lenet5.py", "--epochs", "2", "--train-subset", "4000", "--save", str(path))
     _, _, Xt, yt = nnx.datasets.load_mnist(root)

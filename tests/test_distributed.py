@@ -193,10 +193,8 @@ def test_a_checkpoint_written_by_two_ranks_resumes_on_one_and_three(tmp_path):
         assert any(not np.array_equal(resumed[k], written[k]) for k in written.files)
 
 
-def test_lenet_reaches_the_single_process_accuracy(tmp_path):
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
+def test_lenet_reaches_the_single_process_accuracy(tmp_path, mnist_root):
+    root = mnist_root
     script = tmp_path / "lenet.py"
     script.write_text(textwrap.dedent(f"""
         import sys
@@ -240,10 +238,7 @@ def test_step_split_bench_splits_a_step():
     assert abs(step - compute - exposed) < 0.02  # the three printed parts add up
 
 
-def test_throughput_bench_compares_one_process_with_two():
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
+def test_throughput_bench_compares_one_process_with_two(mnist_root):
     out = subprocess.run([sys.executable, str(BENCH / "dp_throughput.py"), "--rounds", "1", "--samples", "1024",
                           "--model", "mlp"], capture_output=True, text=True, timeout=300, env=ENV)
     assert out.returncode == 0, out.stderr[-2000:]

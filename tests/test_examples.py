@@ -119,16 +119,8 @@ def test_mnist_example_without_data_says_where_it_looked_in_one_line(tmp_path):
     assert "NNX_DATA_DIR" in out.stderr and str(tmp_path) in out.stderr and "Traceback" not in out.stderr
 
 
-def _mnist_root():
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
-    return root
-
-
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_mnist_fast_recipe_runs_and_reports_its_time_to_99(precision, capsys):
-    _mnist_root()
+def test_mnist_fast_recipe_runs_and_reports_its_time_to_99(precision, capsys, mnist_root):
     # a short run on 6,000 images: it learns, and the result line is there either way
     reached, acc = _example("mnist_fast").main(["--train-subset", "6000", "--epochs", "2", "--precision", precision,
                                                "--threads", "1"])

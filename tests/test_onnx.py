@@ -1,9 +1,7 @@
 """nnx.onnx: export checked by onnx's full checker and run by onnxruntime against nnx's eval
 forward; load reads the files back (and torch's) into equal models; hostile files refused."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,10 +143,8 @@ def test_files_torch_writes_load_into_equal_models(tmp_path):
     np.testing.assert_allclose(back(x.numpy()), tm(x).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_trained_lenet_gives_the_same_argmax_on_all_of_mnist(tmp_path):
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
+def test_trained_lenet_gives_the_same_argmax_on_all_of_mnist(tmp_path, mnist_root):
+    root = mnist_root
     X, y, Xt, yt = nnx.datasets.load_mnist(root)
     model = nnx.models.lenet5((1, 28, 28), rng=0)
     opt = nnx.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

@@ -3,10 +3,8 @@
 a small light-on-dark image. MNIST's preprocessing (border background, 20x20 area-averaged box,
 centre of mass) gets all 40 right with a one-epoch LeNet-5; the old bilinear stretch got 0 of the
 10 thin-pen and 5 of the 10 photographed ones."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,10 +24,7 @@ PICTURES = {  # name -> picture of digit d, greyscale in [0, 1]
 
 
 @pytest.fixture(scope="module")
-def lenet(tmp_path_factory):
-    root = os.environ.get("NNX_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("MNIST not found through NNX_DATA_DIR")
+def lenet(tmp_path_factory, mnist_root):
     path = tmp_path_factory.mktemp("lenet") / "lenet.npz"
     out = subprocess.run([sys.executable, "-m", "nnx", "train", "--model", "lenet5", "--data", "mnist",
                           "--epochs", "1", "--save", str(path)], capture_output=True, text=True, timeout=600)
