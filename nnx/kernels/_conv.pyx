@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Convolution (per-sample GEMMs in nogil code) and im2col/col2im, compiled tier.
 
-Design (stride 1 takes the im2col-free path at the end of this file; other strides these):
+Design (stride 1 reads the zero-padded sample in place of im2col's columns, "wide" below):
 - Batch-chunked, never the full column matrix: each thread owns scratch buffers for ONE
   sample's columns (C*KH*KW x OH*OW, a few hundred KB, L2-resident), reused for every sample
   it handles, instead of the (C*KH*KW x N*OH*OW) matrix the NumPy tier allocates (75 MB for a
@@ -173,119 +173,6 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int k
                            &dx[s, 0, 0, 0])
 
 
-cdef inline floating _epilogue(floating v, bint relu) noexcept nogil:
-    """The fused ReLU of Conv2d+ReLU: 0 where v <= 0 (NaN passes), as nnx's relu kernel."""
-    return 0 if relu and v <= 0 else v
-
-
-def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
-                   const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw, int sh,
-                   int sw, int ph, int pw, bint relu, int n_threads):
-    """y[n] := W cols_n + b [then ReLU]. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows
-    appended; ``bias`` has OC entries (zeros when the layer has none). Returns 0, or -1 if out
-    of memory."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
-    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, _ncols(floating is double))
-    cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1]
-    cdef Py_ssize_t s, o, q
-    cdef floating* cols
-    cdef floating* out
-    cdef floating* dst
-    cdef floating bo
-    cdef int failed = 0
-    cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
-    _check_padding(ocp, oc, oc, ckk, None, False)
-    with nogil, parallel(num_threads=n_threads):
-        cols = <floating*> calloc(ckk * pp, sizeof(floating))  # padded columns stay 0
-        out = <floating*> calloc(ocp * pp, sizeof(floating))
-        if cols == NULL or out == NULL:
-            fail[0] = 1
-        for s in prange(n, schedule='static'):
-            if cols == NULL or out == NULL:
-                continue
-            _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, cols, pp)
-            if _gemm(ocp, pp, ckk, &wpad[0, 0], ckk, NULL, cols, pp, NULL, out, pp, 0) != 0:
-                fail[0] = 1
-            for o in range(oc):
-                bo = bias[o]
-                dst = &y[s, o, 0, 0]
-                for q in range(p):
-                    dst[q] = _epilogue(out[o * pp + q] + bo, relu)
-        free(cols)
-        free(out)
-    return -1 if failed else 0
-
-
-def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
-                    const floating[:, :, :, ::1] dy, floating[:, :, ::1] dw_parts, bint dw_as_nn,
-                    floating[:, :, :, ::1] dx, bint input_grad, int kh, int kw, int sh, int sw,
-                    int ph, int pw, int n_threads):
-    """Weight-gradient partials per chunk of CHUNK samples, and dx when ``input_grad``.
-
-    Two forms of dW_chunk = sum_n dY_n cols_n^T, chosen by the caller:
-    - ``dw_as_nn``: dw_parts[k] is dW^T, (round_up(C*kh*kw, MR) x round_up(OC, NR)), computed
-      as cols_n (tile GEMM) dY_n^T -- best when OC fills the 16-wide tiles;
-    - otherwise dw_parts[k] is dW, (round_up(OC, NT_B) x round_up(C*kh*kw, MR)), from the
-      dot-product kernel -- no padding of a small OC up to 16 (LeNet's 6 channels).
-    dx[n] := col2im(W^T dY_n). ``wt`` is W^T as (round_up(C*kh*kw, MR), OC), zero rows appended.
-    Returns 0, or -1 if out of memory.
-    """
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
-    cdef Py_ssize_t p = oh * ow, pp = _round_up(p, _ncols(floating is double)), ckkp = wt.shape[0]
-    cdef Py_ssize_t ocp = dw_parts.shape[1] if not dw_as_nn else _round_up(oc, NNX_NT_B)
-    cdef Py_ssize_t ocq = dw_parts.shape[2] if dw_as_nn else 0
-    cdef Py_ssize_t n_chunks = dw_parts.shape[0], chunk = CHUNK
-    cdef Py_ssize_t k, s, o, q, first
-    cdef floating* cols
-    cdef floating* dcols
-    cdef floating* dyp
-    cdef floating* dyt
-    cdef const floating* src
-    cdef int failed = 0
-    cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
-    _check_padding(ckkp, c * kh * kw, oc, c * kh * kw, dw_parts, dw_as_nn)
-    with nogil, parallel(num_threads=n_threads):
-        cols = <floating*> calloc(ckkp * pp, sizeof(floating))   # padding rows/columns stay 0
-        dcols = <floating*> calloc(ckkp * pp, sizeof(floating))
-        dyp = <floating*> calloc(ocp * pp, sizeof(floating))     # padding rows/columns stay 0
-        dyt = <floating*> calloc(p * ocq if dw_as_nn else 1, sizeof(floating))
-        if cols == NULL or dcols == NULL or dyp == NULL or dyt == NULL:
-            fail[0] = 1
-        for k in prange(n_chunks, schedule='static'):
-            if cols == NULL or dcols == NULL or dyp == NULL or dyt == NULL:
-                continue
-            first = 1
-            for s in range(k * chunk, min(n, (k + 1) * chunk)):
-                _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, cols, pp)
-                if input_grad or not dw_as_nn:  # dY with padded rows, for the NT kernel / dx
-                    for o in range(oc):
-                        memcpy(dyp + o * pp, &dy[s, o, 0, 0], p * sizeof(floating))
-                if dw_as_nn:
-                    for o in range(oc):
-                        src = &dy[s, o, 0, 0]
-                        for q in range(p):
-                            dyt[q * ocq + o] = src[q]
-                    if _gemm(ckkp, ocq, p, cols, pp, NULL, dyt, ocq, NULL, &dw_parts[k, 0, 0], ocq,
-                             0 if first else 1):
-                        fail[0] = 1
-                else:
-                    _gemm_nt(ocp, ckkp, pp, dyp, pp, cols, pp, NULL, &dw_parts[k, 0, 0], ckkp,
-                             0 if first else 1)
-                first = 0
-                if input_grad:
-                    if _gemm(ckkp, pp, oc, &wt[0, 0], oc, NULL, dyp, pp, NULL, dcols, pp, 0):
-                        fail[0] = 1
-                    _col2im_sample(dcols, pp, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
-                                   &dx[s, 0, 0, 0])
-        free(cols)
-        free(dcols)
-        free(dyp)
-        free(dyt)
-    return -1 if failed else 0
-
-
 # ---- stride 1: the "wide" formulation -----------------------------------------------------
 # For stride 1 the column matrix needs no copy at all. Lay the zero-padded sample out as
 # xp (C, Hp, Wp) and compute every output row over the full padded width Wp instead of OW:
@@ -329,129 +216,171 @@ cdef inline void _load_padded(const floating* x, Py_ssize_t c, Py_ssize_t h, Py_
             memcpy(xp + (ci * hp + yy + ph) * wp + pw, x + (ci * h + yy) * w, w * sizeof(floating))
 
 
-def conv2d_forward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
-                      const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw,
-                      int ph, int pw, bint relu, int n_threads):
-    """Stride-1 convolution without im2col (see above). Arguments as conv2d_forward."""
+cdef inline floating _epilogue(floating v, bint relu) noexcept nogil:
+    """The fused ReLU of Conv2d+ReLU: 0 where v <= 0 (NaN passes), as nnx's relu kernel."""
+    return 0 if relu and v <= 0 else v
+
+
+cdef Py_ssize_t* _offsets(bint wide, Py_ssize_t rows, Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw,
+                          Py_ssize_t hp, Py_ssize_t wp) noexcept nogil:
+    """The wide layout's row-offset table, or a 1-entry placeholder. Each thread allocates its
+    own after its big buffers: one table allocated first, before the parallel region, moved
+    those buffers in the heap and made LeNet's conv layers 5-25% slower (measured)."""
+    cdef Py_ssize_t* offs = <Py_ssize_t*> malloc((rows if wide else 1) * sizeof(Py_ssize_t))
+    if offs != NULL and wide:
+        _fill_offsets(offs, rows, c, kh, kw, hp, wp)
+    return offs
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
+                   const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw, int sh,
+                   int sw, int ph, int pw, bint relu, int n_threads):
+    """y[n] := W cols_n + b [then ReLU]. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows
+    appended; ``bias`` has OC entries (zeros when the layer has none). Stride 1 reads the wide
+    layout (above), other strides im2col's columns. Returns 0, or -1 if out of memory."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
-    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, _ncols(floating is double))
-    cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1], xlen = _wide_len(c, hp, wp, kw, nw)
+    cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1], hp = h + 2 * ph, wp = w + 2 * pw
+    cdef bint wide = sh == 1 and sw == 1
+    cdef Py_ssize_t rs = wp if wide else ow  # stride of an output row in the GEMM's output
+    cdef Py_ssize_t nrow = oh if wide else 1, rlen = ow if wide else oh * ow  # contiguous runs
+    cdef Py_ssize_t nb = _round_up(oh * rs, _ncols(floating is double))  # the GEMM's N
+    cdef Py_ssize_t blen = _wide_len(c, hp, wp, kw, nb) if wide else ckk * nb
     cdef Py_ssize_t s, o, oy, ox
-    cdef floating* xp
+    cdef floating* xb
     cdef floating* out
-    cdef Py_ssize_t* offs
     cdef floating* dst
     cdef const floating* src
     cdef floating bo
     cdef int failed = 0
-    cdef int* fail = &failed
+    cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
+    cdef Py_ssize_t* offs
     _check_padding(ocp, oc, oc, ckk, None, False)
     with nogil, parallel(num_threads=n_threads):
-        xp = <floating*> calloc(xlen, sizeof(floating))
-        out = <floating*> malloc(ocp * nw * sizeof(floating))
-        offs = <Py_ssize_t*> malloc(ckk * sizeof(Py_ssize_t))
-        if xp == NULL or out == NULL or offs == NULL:
+        xb = <floating*> calloc(blen, sizeof(floating))  # borders / padded columns stay 0
+        out = <floating*> malloc(ocp * nb * sizeof(floating))
+        offs = _offsets(wide, ckk, c, kh, kw, hp, wp)
+        if xb == NULL or out == NULL or offs == NULL:
             fail[0] = 1
-        else:
-            _fill_offsets(offs, ckk, c, kh, kw, hp, wp)
         for s in prange(n, schedule='static'):
-            if xp == NULL or out == NULL or offs == NULL:
+            if xb == NULL or out == NULL or offs == NULL:
                 continue
-            _load_padded(&x[s, 0, 0, 0], c, h, w, ph, pw, hp, wp, xp)
-            if _gemm(ocp, nw, ckk, &wpad[0, 0], ckk, NULL, xp, 0, offs, out, nw, 0):
+            if wide:
+                _load_padded(&x[s, 0, 0, 0], c, h, w, ph, pw, hp, wp, xb)
+            else:
+                _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, xb, nb)
+            if _gemm(ocp, nb, ckk, &wpad[0, 0], ckk, NULL, xb, 0 if wide else nb, offs if wide else NULL,
+                     out, nb, 0):
                 fail[0] = 1
                 continue
             for o in range(oc):
                 bo = bias[o]
-                for oy in range(oh):
-                    dst = &y[s, o, oy, 0]
-                    src = out + o * nw + oy * wp
-                    for ox in range(ow):
+                for oy in range(nrow):
+                    dst = &y[s, o, 0, 0] + oy * ow
+                    src = out + o * nb + oy * rs
+                    for ox in range(rlen):
                         dst[ox] = _epilogue(src[ox] + bo, relu)
-        free(xp)
+        free(xb)
         free(out)
         free(offs)
     return -1 if failed else 0
 
 
-def conv2d_backward_s1(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
-                       const floating[:, :, :, ::1] dy, floating[:, :, ::1] dw_parts, bint dw_as_nn,
-                       floating[:, :, :, ::1] dx, bint input_grad, int kh, int kw, int ph, int pw,
-                       int n_threads):
-    """Stride-1 backward without im2col/col2im (see above). Arguments and the two dW layouts
-    as conv2d_backward."""
+def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
+                    const floating[:, :, :, ::1] dy, floating[:, :, ::1] dw_parts, bint dw_as_nn,
+                    floating[:, :, :, ::1] dx, bint input_grad, int kh, int kw, int sh, int sw,
+                    int ph, int pw, int n_threads):
+    """Weight-gradient partials per chunk of CHUNK samples, and dx when ``input_grad``.
+
+    Two forms of dW_chunk = sum_n dY_n cols_n^T, chosen by the caller:
+    - ``dw_as_nn``: dw_parts[k] is dW^T, (round_up(C*kh*kw, MR) x round_up(OC, NR)), computed
+      as cols_n (tile GEMM) dY_n^T -- best when OC fills the 16-wide tiles;
+    - otherwise dw_parts[k] is dW, (round_up(OC, NT_B) x round_up(C*kh*kw, MR)), from the
+      dot-product kernel -- no padding of a small OC up to 16 (LeNet's 6 channels).
+    dx[n] := col2im(W^T dY_n) (stride 1: one add per row of the wide layout). ``wt`` is W^T as
+    (round_up(C*kh*kw, MR), OC), zero rows appended. Returns 0, or -1 if out of memory.
+    """
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
-    cdef Py_ssize_t hp = h + 2 * ph, wp = w + 2 * pw, nw = _round_up(oh * wp, _ncols(floating is double))
-    cdef Py_ssize_t ckkp = wt.shape[0], ckk = c * kh * kw, xlen = _wide_len(c, hp, wp, kw, nw)
+    cdef Py_ssize_t ckkp = wt.shape[0], ckk = c * kh * kw, hp = h + 2 * ph, wp = w + 2 * pw
+    cdef bint wide = sh == 1 and sw == 1
+    cdef Py_ssize_t rs = wp if wide else ow  # stride of a dY row in the padded dY
+    cdef Py_ssize_t nrow = oh if wide else 1, rlen = ow if wide else oh * ow  # contiguous runs
+    cdef Py_ssize_t nb = _round_up(oh * rs, _ncols(floating is double))  # padded columns
+    cdef Py_ssize_t kt = nb if wide else oh * ow  # the dW^T GEMM's K (rows of dY^T)
+    cdef Py_ssize_t blen = _wide_len(c, hp, wp, kw, nb) if wide else ckkp * nb
     cdef Py_ssize_t ocp = _round_up(oc, NNX_NT_B), ocq = dw_parts.shape[2] if dw_as_nn else 0
     cdef Py_ssize_t n_chunks = dw_parts.shape[0], chunk = CHUNK
     cdef Py_ssize_t k, s, o, oy, ox, r, q, yy, ci, first
-    cdef floating* xp
+    cdef floating* xb
     cdef floating* dxp
-    cdef floating* dyw
-    cdef floating* dywt
+    cdef floating* dyb
+    cdef floating* dybt
     cdef floating* dcols
-    cdef Py_ssize_t* offs
     cdef const floating* src
     cdef floating* dst
     cdef floating* dc
     cdef int failed = 0
     cdef int* fail = &failed
+    cdef Py_ssize_t* offs
     _check_padding(ckkp, ckk, oc, ckk, dw_parts, dw_as_nn)
     with nogil, parallel(num_threads=n_threads):
-        xp = <floating*> calloc(xlen, sizeof(floating))
-        dxp = <floating*> calloc(xlen, sizeof(floating))
-        dyw = <floating*> calloc(ocp * nw, sizeof(floating))      # extra columns/rows stay 0
-        dywt = <floating*> calloc(nw * ocq if dw_as_nn else 1, sizeof(floating))
-        dcols = <floating*> malloc(ckkp * nw * sizeof(floating))
-        offs = <Py_ssize_t*> malloc(ckkp * sizeof(Py_ssize_t))
-        if xp == NULL or dxp == NULL or dyw == NULL or dywt == NULL or dcols == NULL or offs == NULL:
+        xb = <floating*> calloc(blen, sizeof(floating))             # borders / padding stay 0
+        dcols = <floating*> malloc(ckkp * nb * sizeof(floating))
+        dyb = <floating*> calloc(ocp * nb, sizeof(floating))        # extra columns/rows stay 0
+        dybt = <floating*> calloc(kt * ocq if dw_as_nn else 1, sizeof(floating))
+        dxp = <floating*> malloc((blen if wide else 1) * sizeof(floating))
+        offs = _offsets(wide, ckkp, c, kh, kw, hp, wp)
+        if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL:
             fail[0] = 1
-        else:
-            _fill_offsets(offs, ckkp, c, kh, kw, hp, wp)
         for k in prange(n_chunks, schedule='static'):
-            if xp == NULL or dxp == NULL or dyw == NULL or dywt == NULL or dcols == NULL or offs == NULL:
+            if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL:
                 continue
             first = 1
             for s in range(k * chunk, min(n, (k + 1) * chunk)):
-                _load_padded(&x[s, 0, 0, 0], c, h, w, ph, pw, hp, wp, xp)
+                if wide:
+                    _load_padded(&x[s, 0, 0, 0], c, h, w, ph, pw, hp, wp, xb)
+                else:
+                    _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, xb, nb)
                 for o in range(oc):
-                    for oy in range(oh):
-                        src = &dy[s, o, oy, 0]
-                        dst = dyw + o * nw + oy * wp
-                        for ox in range(ow):
-                            dst[ox] = src[ox]
+                    for oy in range(nrow):
+                        src = &dy[s, o, 0, 0] + oy * ow
+                        if input_grad or not dw_as_nn:  # dY with padded rows: NT kernel / dx
+                            dst = dyb + o * nb + oy * rs
+                            for ox in range(rlen):
+                                dst[ox] = src[ox]
                         if dw_as_nn:
-                            for ox in range(ow):
-                                dywt[(oy * wp + ox) * ocq + o] = src[ox]
+                            for ox in range(rlen):
+                                dybt[(oy * rs + ox) * ocq + o] = src[ox]
                 if dw_as_nn:
-                    if _gemm(ckkp, ocq, nw, xp, 0, offs, dywt, ocq, NULL, &dw_parts[k, 0, 0], ocq,
-                             0 if first else 1):
+                    if _gemm(ckkp, ocq, kt, xb, 0 if wide else nb, offs if wide else NULL, dybt, ocq, NULL,
+                             &dw_parts[k, 0, 0], ocq, 0 if first else 1):
                         fail[0] = 1
                 else:
-                    _gemm_nt(ocp, ckkp, nw, dyw, nw, xp, 0, offs, &dw_parts[k, 0, 0], ckkp,
-                             0 if first else 1)
+                    _gemm_nt(ocp, ckkp, nb, dyb, nb, xb, 0 if wide else nb, offs if wide else NULL,
+                             &dw_parts[k, 0, 0], ckkp, 0 if first else 1)
                 first = 0
-                if input_grad:
-                    if _gemm(ckkp, nw, oc, &wt[0, 0], oc, NULL, dyw, nw, NULL, dcols, nw, 0):
-                        fail[0] = 1
-                        continue
-                    memset(dxp, 0, xlen * sizeof(floating))
-                    for r in range(ckk):
-                        dst = dxp + offs[r]
-                        dc = dcols + r * nw
-                        for q in range(nw):
-                            dst[q] += dc[q]
-                    for ci in range(c):
-                        for yy in range(h):
-                            memcpy(&dx[s, ci, yy, 0], dxp + (ci * hp + yy + ph) * wp + pw,
-                                   w * sizeof(floating))
-        free(xp)
+                if not input_grad:
+                    continue
+                if _gemm(ckkp, nb, oc, &wt[0, 0], oc, NULL, dyb, nb, NULL, dcols, nb, 0):
+                    fail[0] = 1
+                    continue
+                if not wide:
+                    _col2im_sample(dcols, nb, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, &dx[s, 0, 0, 0])
+                    continue
+                memset(dxp, 0, blen * sizeof(floating))
+                for r in range(ckk):
+                    dst = dxp + offs[r]
+                    dc = dcols + r * nb
+                    for q in range(nb):
+                        dst[q] += dc[q]
+                for ci in range(c):
+                    for yy in range(h):
+                        memcpy(&dx[s, ci, yy, 0], dxp + (ci * hp + yy + ph) * wp + pw, w * sizeof(floating))
+        free(xb)
         free(dxp)
-        free(dyw)
-        free(dywt)
+        free(dyb)
+        free(dybt)
         free(dcols)
         free(offs)
     return -1 if failed else 0

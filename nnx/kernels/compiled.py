@@ -185,10 +185,8 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=No
     bias = b if b is not None else np.zeros(oc, dtype=x.dtype)
     y = np.empty((n, oc, oh, ow), dtype=x.dtype)
     nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
-    if (sh, sw) == (1, 1):  # no im2col at all: shifted views of the padded sample (_conv.pyx)
-        status = _conv.conv2d_forward_s1(x, wpad, bias, y, kh, kw, ph, pw, relu, nt)
-    else:
-        status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
+    # stride 1: no im2col at all, shifted views of the padded sample (_conv.pyx)
+    status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
     _check_alloc(status, "conv2d_forward")
     return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), bf16=bf16)
 
@@ -215,12 +213,8 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
                      (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else x[:0]
     nt = _threads(n_threads, dy.size, PARALLEL_MIN_CONV_OUTPUTS)
-    if (sh, sw) == (1, 1):
-        status = _conv.conv2d_backward_s1(x, wt, dy, parts, as_nn, dx, bool(input_grad), kh, kw,
-                                          ph, pw, nt)
-    else:
-        status = _conv.conv2d_backward(x, wt, dy, parts, as_nn, dx, bool(input_grad), kh, kw,
-                                       sh, sw, ph, pw, nt)
+    status = _conv.conv2d_backward(x, wt, dy, parts, as_nn, dx, bool(input_grad), kh, kw, sh, sw, ph, pw,
+                                   nt)
     _check_alloc(status, "conv2d_backward")
     # Chunk partials added in chunk order: the same sums in the same order for any thread count.
     total = np.add.reduce(parts, axis=0)
