@@ -1,6 +1,4 @@
 """Adagrad (torch's update rule and defaults)."""
-import numpy as np
-
 from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
@@ -36,10 +34,6 @@ class Adagrad(Optimizer):
         k = kernels.current()
         for group in self.param_groups:
             for p in group["params"]:
-                state = self.state.setdefault(id(p), {})
-                if not state:
-                    state["step"] = 0
-                    state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
-                state["step"] += 1
+                state = self._advance(p, "sum", fill=group["initial_accumulator_value"])
                 clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
                 k.adagrad_update(p.data, p.grad, state["sum"], clr, group["eps"], group["weight_decay"])

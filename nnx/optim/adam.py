@@ -1,6 +1,4 @@
 """Adam and AdamW (torch's update rules and defaults)."""
-import numpy as np
-
 from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
@@ -46,12 +44,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
-                state = self.state.setdefault(id(p), {})
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
-                state["step"] += 1
+                state = self._advance(p, "exp_avg", "exp_avg_sq")
                 k.adam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], lr, b1, b2, eps, wd,
                               state["step"], self._decoupled)
 

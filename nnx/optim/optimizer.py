@@ -68,6 +68,15 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
+    def _advance(self, p, *arrays, fill=0.0):
+        """``p``'s state with its step count advanced; made on the first step with ``step`` 0
+        and one array filled with ``fill`` per name in ``arrays`` (the update's buffers)."""
+        state = self.state.get(id(p))
+        if state is None:
+            state = self.state[id(p)] = {"step": 0, **{a: np.full_like(p.data, fill) for a in arrays}}
+        state["step"] += 1
+        return state
+
     def _param_index(self):
         return {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
 

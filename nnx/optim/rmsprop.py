@@ -1,6 +1,4 @@
 """RMSprop (torch's update rule and defaults)."""
-import numpy as np
-
 from .. import kernels
 from .._validation import check_real
 from .optimizer import Optimizer
@@ -45,15 +43,8 @@ class RMSprop(Optimizer):
         for group in self.param_groups:
             mu = group["momentum"]
             for p in group["params"]:
-                state = self.state.setdefault(id(p), {})
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = np.zeros_like(p.data)
-                    if mu > 0:
-                        state["momentum_buffer"] = np.zeros_like(p.data)
-                    if group["centered"]:
-                        state["grad_avg"] = np.zeros_like(p.data)
-                state["step"] += 1
+                state = self._advance(p, "square_avg", *(("momentum_buffer",) if mu > 0 else ()),
+                                      *(("grad_avg",) if group["centered"] else ()))
                 k.rmsprop_update(p.data, p.grad, state["square_avg"], state.get("grad_avg"),
                                  state.get("momentum_buffer"), group["lr"], group["alpha"], group["eps"],
                                  group["weight_decay"], mu)
