@@ -4,16 +4,14 @@
 Design: the wrappers in compiled.py validate and allocate; here arrays arrive flat and
 C-contiguous. Work is cut into fixed blocks of BLOCK elements and the blocks are spread over
 threads with a static prange, so each thread owns a contiguous slice of the output. The loop
-per block is C (nnx_act.h: branch-free, so it vectorises, and compiled per CPU); ReLU is a
-select, not a multiply: ``y = x`` unless ``x <= 0`` (NaN passes through as in NumPy's maximum,
-negatives give +0.0), and backward routes ``dy`` where the mask is set and writes exact zeros
-elsewhere (as torch's threshold_backward does; a NaN in dy at a masked-off position does not
-leak). Left here in Cython: the leaky ReLU forward (one select) and the float64 sigmoid, tanh
-and ELU forward (libm).
+per block is C (nnx_act.h: float32 branch-free, so it vectorises, and compiled per CPU; float64
+through libm); ReLU is a select, not a multiply: ``y = x`` unless ``x <= 0`` (NaN passes through
+as in NumPy's maximum, negatives give +0.0), and backward routes ``dy`` where the mask is set and
+writes exact zeros elsewhere (as torch's threshold_backward does; a NaN in dy at a masked-off
+position does not leak).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expm1, fabs, tanh
 
 cdef Py_ssize_t BLOCK = 16384
 
@@ -22,9 +20,8 @@ cdef extern from "nnx_act.h" nogil:
     void nnx_relu_fwd_f64(const double* x, double* y, unsigned char* m, Py_ssize_t n)
     void nnx_relu_bwd_f32(const float* dy, const unsigned char* m, float* dx, Py_ssize_t n)
     void nnx_relu_bwd_f64(const double* dy, const unsigned char* m, double* dx, Py_ssize_t n)
-    void nnx_sigmoid_f32(const float* x, float* y, Py_ssize_t n)
-    void nnx_tanh_f32(const float* x, float* y, Py_ssize_t n)
-    void nnx_elu_f32(const float* x, float* y, float alpha, Py_ssize_t n)
+    void nnx_unary_f32(const float* x, float* y, int kind, float p, Py_ssize_t n)
+    void nnx_unary_f64(const double* x, double* y, int kind, double p, Py_ssize_t n)
     void nnx_unary_grad_f32(const float* dy, const float* x, const float* y, float* dx, int kind, float p,
                             Py_ssize_t n)
     void nnx_unary_grad_f64(const double* dy, const double* x, const double* y, double* dx, int kind,
@@ -64,67 +61,19 @@ def relu_backward(const floating[::1] dy, const unsigned char[::1] mask, floatin
                 nnx_relu_bwd_f64(&dy[start], &mask[start], &dx[start], min(BLOCK, n - start))
 
 
-# ---- smooth activations ---------------------------------------------------------------------
-# Same block/prange layout as ReLU. float32: the vectorisable rows of nnx_act.h (sigmoid from
-# exp(-|x|), never overflowing; tanh as Cephes' tanhf; ELU's expm1 without cancellation near 0).
-# float64: libm's exp, tanh and expm1.
-
-
-cdef inline void _sigmoid_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double e
-    if floating is float:
-        nnx_sigmoid_f32(x, y, n)
-    else:
-        for i in range(n):
-            e = exp(-fabs(x[i]))
-            y[i] = 1 / (1 + e) if x[i] >= 0 else e / (1 + e)
-
-
-cdef inline void _tanh_block(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    if floating is float:
-        nnx_tanh_f32(x, y, n)
-    else:
-        for i in range(n):
-            y[i] = tanh(x[i])
-
-
-cdef inline void _elu_block(const floating* x, floating* y, floating alpha, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    if floating is float:
-        nnx_elu_f32(x, y, alpha, n)
-    else:
-        for i in range(n):
-            y[i] = x[i] if x[i] > 0 else alpha * expm1(x[i])
-
-
-cdef inline void _leaky_block(const floating* x, floating* y, floating slope, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    for i in range(n):
-        v = x[i]
-        y[i] = v if v > 0 else v * slope
-
-
 def unary(const floating[::1] x, floating[::1] y, Unary kind, double param, int n_threads):
     """y := f(x) for ``kind`` (_activations.pxd); param is ELU's alpha or the leaky slope."""
-    cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, start, m
-    cdef floating p = <floating>param
+    cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s, m
     if n == 0:
         return
     with nogil:
         for b in prange(nb, schedule='static', num_threads=n_threads):
-            start = b * BLOCK
-            m = min(BLOCK, n - start)
-            if kind == SIGMOID:
-                _sigmoid_block(&x[start], &y[start], m)
-            elif kind == TANH:
-                _tanh_block(&x[start], &y[start], m)
-            elif kind == ELU:
-                _elu_block(&x[start], &y[start], p, m)
+            s = b * BLOCK
+            m = min(BLOCK, n - s)
+            if floating is float:
+                nnx_unary_f32(&x[s], &y[s], kind, <float>param, m)
             else:
-                _leaky_block(&x[start], &y[start], p, m)
+                nnx_unary_f64(&x[s], &y[s], kind, param, m)
 
 
 def unary_backward(const floating[::1] dy, const floating[::1] x, const floating[::1] y,
