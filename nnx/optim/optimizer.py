@@ -72,7 +72,7 @@ class Optimizer:
         """``p``'s state with its step count advanced; made on the first step with ``step`` 0
         and one array filled with ``fill`` per name in ``arrays`` (the update's buffers)."""
         state = self.state.get(id(p))
-        if state is None:
+        if not state:  # (an empty entry, as a hand-made state dict may hold, is made too)
             state = self.state[id(p)] = {"step": 0, **{a: np.full_like(p.data, fill) for a in arrays}}
         state["step"] += 1
         return state
