@@ -85,6 +85,26 @@ def test_state_dict_resumes_bit_for_bit(name, i):
         np.testing.assert_array_equal(resumed.state_dict()[n], v)
 
 
+@pytest.mark.parametrize("name,i", PARAMS)
+def test_state_is_made_on_the_first_step_with_torchs_keys(name, i):
+    """Each parameter's state appears at its first step (an empty entry, as a hand-made state
+    dict may hold, is filled too), with torch's keys, step 1, and buffers of its shape."""
+    cls, kw = getattr(nnx.optim, name), CASES[name][i]
+    model = _model()
+    opt = cls(model.parameters(), **kw)
+    first = next(iter(model.parameters()))
+    opt.state[id(first)] = {}
+    _run(cls, kw, 1, np.random.default_rng(0), model, opt)
+    expect = {"Adagrad": {"sum"}, "RMSprop": {"square_avg"}, "Adam": {"exp_avg", "exp_avg_sq"},
+              "AdamW": {"exp_avg", "exp_avg_sq"}}[name]
+    expect |= {"momentum_buffer"} if kw.get("momentum", 0) > 0 else set()
+    expect |= {"grad_avg"} if kw.get("centered") else set()
+    for p in model.parameters():
+        state = opt.state[id(p)]
+        assert set(state) == {"step"} | expect and state["step"] == 1
+        assert all(state[k].shape == p.shape for k in expect)
+
+
 def test_validation_names_the_argument():
     p = [nnx.Parameter(np.zeros(2))]
     with pytest.raises(ValueError, match="lr"):
