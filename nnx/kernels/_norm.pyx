@@ -17,14 +17,10 @@ from libc.math cimport sqrt
 
 cdef extern from "nnx_norm.h" nogil:
     int NNX_BN_BLOCK
-    void nnx_bn_sum_f32(const float* a, const float* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
-                        Py_ssize_t ch, double sub, int sq, double* o1, double* o2)
-    void nnx_bn_sum_f64(const double* a, const double* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
-                        Py_ssize_t ch, double sub, int sq, double* o1, double* o2)
-    void nnx_bn_sums_rows_f32(const float* a, const float* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
-                              Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
-    void nnx_bn_sums_rows_f64(const double* a, const double* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
-                              Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
+    void nnx_bn_sums_f32(const float* a, const float* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                         Py_ssize_t c0, Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
+    void nnx_bn_sums_f64(const double* a, const double* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                         Py_ssize_t c0, Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2)
     void nnx_bn_apply_f32(const float* x, const float* p, float* out1, float* out2, Py_ssize_t n,
                           Py_ssize_t c, Py_ssize_t s, Py_ssize_t c0, Py_ssize_t c1, const float* m,
                           const float* inv, const float* g, const float* b, int fwd)
@@ -33,20 +29,13 @@ cdef extern from "nnx_norm.h" nogil:
                           const double* inv, const double* g, const double* b, int fwd)
 
 
-cdef inline void _sum(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
-                      Py_ssize_t ch, double sub, int sq, double* o1, double* o2) noexcept nogil:
+cdef inline void _sums(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
+                       Py_ssize_t c0, Py_ssize_t c1, const double* sub, int sq, double* o1,
+                       double* o2) noexcept nogil:
     if floating is float:
-        nnx_bn_sum_f32(a, b, n, c, s, ch, sub, sq, o1, o2)
+        nnx_bn_sums_f32(a, b, n, c, s, c0, c1, sub, sq, o1, o2)
     else:
-        nnx_bn_sum_f64(a, b, n, c, s, ch, sub, sq, o1, o2)
-
-
-cdef inline void _sums_rows(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t c0,
-                            Py_ssize_t c1, const double* sub, int sq, double* o1, double* o2) noexcept nogil:
-    if floating is float:
-        nnx_bn_sums_rows_f32(a, b, n, c, c0, c1, sub, sq, o1, o2)
-    else:
-        nnx_bn_sums_rows_f64(a, b, n, c, c0, c1, sub, sq, o1, o2)
+        nnx_bn_sums_f64(a, b, n, c, s, c0, c1, sub, sq, o1, o2)
 
 
 cdef inline void _apply(const floating* x, const floating* p, floating* out1, floating* out2, Py_ssize_t n,
@@ -73,16 +62,10 @@ def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
         for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
             c0 = blk * NNX_BN_BLOCK if s == 1 else blk
             c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
-            if s == 1:
-                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, NULL, 0, &mean[c0], NULL)
-            else:
-                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, 0.0, 0, &mean[c0], NULL)
+            _sums(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, c1, NULL, 0, &mean[c0], NULL)
             for ch in range(c0, c1):
                 mean[ch] = mean[ch] / cnt
-            if s == 1:
-                _sums_rows(&x[0, 0, 0], <const floating*>NULL, n, c, c0, c1, &mean[c0], 1, &var[c0], NULL)
-            else:
-                _sum(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, mean[c0], 1, &var[c0], NULL)
+            _sums(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, c1, &mean[c0], 1, &var[c0], NULL)
             for ch in range(c0, c1):
                 var[ch] = var[ch] / cnt
                 invstd[ch] = <floating>(1.0 / sqrt(var[ch] + eps))
@@ -108,10 +91,7 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
         for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
             c0 = blk * NNX_BN_BLOCK if s == 1 else blk
             c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
-            if s == 1:
-                _sums_rows(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, c0, c1, NULL, 0, &s1[c0], &s2[c0])
-            else:
-                _sum(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, s, c0, 0.0, 0, &s1[c0], &s2[c0])
+            _sums(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, s, c0, c1, NULL, 0, &s1[c0], &s2[c0])
             for ch in range(c0, c1):
                 dbeta[ch] = <floating>s1[ch]
                 dgamma[ch] = <floating>s2[ch]

@@ -143,4 +143,21 @@ NNX_MULTIVERSION static void nnx_bn_apply_##SFX(const T *x, const T *p, T *out1,
 NNX_DEFINE_BN(float, f32)
 NNX_DEFINE_BN(double, f64)
 
+/* The sums of channels [c0, c1) whatever the layout (one channel when S > 1, a block when
+ * S == 1): o1[k] (and o2[k]) for channel c0 + k, sub[k] subtracted (sub may be NULL: 0). */
+#define NNX_DEFINE_BN_SUMS(T, SFX)                                                            \
+static void nnx_bn_sums_##SFX(const T *a, const T *b, ptrdiff_t n, ptrdiff_t c, ptrdiff_t s,  \
+                              ptrdiff_t c0, ptrdiff_t c1, const double *sub, int sq,         \
+                              double *o1, double *o2)                                         \
+{                                                                                             \
+    if (s == 1) {                                                                             \
+        nnx_bn_sums_rows_##SFX(a, b, n, c, c0, c1, sub, sq, o1, o2);                          \
+        return;                                                                               \
+    }                                                                                         \
+    for (ptrdiff_t k = 0; k < c1 - c0; k++)                                                   \
+        nnx_bn_sum_##SFX(a, b, n, c, s, c0 + k, sub ? sub[k] : 0.0, sq, o1 + k, o2 ? o2 + k : NULL); \
+}
+NNX_DEFINE_BN_SUMS(float, f32)
+NNX_DEFINE_BN_SUMS(double, f64)
+
 #endif
