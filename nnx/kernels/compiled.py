@@ -185,7 +185,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=No
     bias = b if b is not None else np.zeros(oc, dtype=x.dtype)
     y = np.empty((n, oc, oh, ow), dtype=x.dtype)
     nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
-    # stride 1: no im2col at all, shifted views of the padded sample (_conv.pyx)
+    # stride 1 reads shifted views of the padded sample (no im2col), other strides im2col's columns
     status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
     _check_alloc(status, "conv2d_forward")
     return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), bf16=bf16)
