@@ -25,7 +25,7 @@ DATA ?= digits
 NNX_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
 export NNX_DATA_DIR
 
-SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/*.pyx nnx/kernels/*.pxd nnx/kernels/*.h)
+SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/compiled/*.pyx nnx/kernels/compiled/*.pxd nnx/kernels/compiled/include/*.h)
 
 .PHONY: run test bench lint clean install torch extras fuzz test-asan docs FORCE
 
@@ -120,7 +120,7 @@ ASAN_TESTS ?= tests/test_kernels.py tests/test_conv.py tests/test_gemm.py tests/
 	tests/test_contract.py tests/test_hostile.py tests/test_fuzz.py
 test-asan: $(VENV)/.installed
 	rm -rf build/asan && mkdir -p build/asan && cp -r nnx build/asan/
-	rm -f build/asan/nnx/kernels/*.so build/asan/nnx/kernels/_*.c
+	rm -f build/asan/nnx/kernels/compiled/*.so build/asan/nnx/kernels/compiled/_*.c
 	cd build/asan && NNX_DEBUG=1 ../../$(PY) ../../setup.py --quiet build_ext --inplace -j 2 2>&1 | grep -E "^nnx build|rror" || true
 	@# from build/asan, so that its copy of nnx (first on sys.path) is the one imported
 	cd build/asan && export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
@@ -131,8 +131,8 @@ test-asan: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PIP) install --quiet ruff cython-lint pycodestyle
 	$(VENV)/bin/ruff check nnx tests bench examples
-	PATH=$(abspath $(VENV))/bin:$$PATH cython-lint nnx/kernels
+	PATH=$(abspath $(VENV))/bin:$$PATH cython-lint nnx/kernels/compiled
 
 clean:
-	rm -rf build *.egg-info nnx/kernels/_*.c nnx/kernels/*.so nnx/kernels/*.html $(VENV)/.installed
+	rm -rf build *.egg-info nnx/kernels/compiled/_*.c nnx/kernels/compiled/*.so nnx/kernels/compiled/*.html $(VENV)/.installed
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -117,29 +117,32 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+SRC = "nnx/kernels/compiled"  # the compiled tier: .pyx/.pxd here, the C headers in include/
+INCLUDE = f"{SRC}/include"
+
+
 def _depends(name):
     """The .pxd and .h files extension ``name`` reads, directly or through another header, so
     that editing one rebuilds the extensions that use it and no other."""
-    found, todo = set(), [f"nnx/kernels/{name}.pyx"] + glob.glob(f"nnx/kernels/{name}.pxd")
+    found, todo = set(), [f"{SRC}/{name}.pyx"] + glob.glob(f"{SRC}/{name}.pxd")
     while todo:
         text = open(todo.pop()).read()
-        refs = re.findall(r'(?:extern from|#include) "(nnx_\w+\.h)"', text)
-        refs += [f"{m}.pxd" for m in re.findall(r"from \.(\w+) cimport", text)]
-        for ref in refs:
-            path = f"nnx/kernels/{ref}"
+        refs = [f"{INCLUDE}/{h}" for h in re.findall(r'(?:extern from|#include) "(nnx_\w+\.h)"', text)]
+        refs += [f"{SRC}/{m}.pxd" for m in re.findall(r"from \.(\w+) cimport", text)]
+        for path in refs:
             if path not in found and os.path.exists(path):
                 found.add(path)
                 todo.append(path)
-    return sorted(found | set(glob.glob(f"nnx/kernels/{name}.pxd")))
+    return sorted(found | set(glob.glob(f"{SRC}/{name}.pxd")))
 
 
 def extensions():
     debug = _env_flag("NNX_DEBUG")
     exts = [
         Extension(
-            f"nnx.kernels.{name}",
-            [f"nnx/kernels/{name}.pyx"],
-            include_dirs=[np.get_include(), "nnx/kernels"],
+            f"nnx.kernels.compiled.{name}",
+            [f"{SRC}/{name}.pyx"],
+            include_dirs=[np.get_include(), INCLUDE],
             depends=_depends(name),
         )
         for name in MODULES

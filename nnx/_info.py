@@ -32,11 +32,11 @@ def config_info():
         "cpu_bf16": precision.cpu_bf16_features(),
     }
     if compiled_available():
-        from .kernels import _openmp
+        from .kernels.compiled import _openmp
 
         info["openmp"] = _openmp.openmp_enabled()
         info["build_flags"] = _openmp.build_flags()
-        from .kernels import _gemm
+        from .kernels.compiled import _gemm
 
         k = _gemm.kernel_info()
         info["gemm"] = (f"cython: nnx blocked GEMM (no BLAS call); micro-kernel "

@@ -24,15 +24,15 @@ def test_build_without_openmp_falls_back_to_serial_and_says_so(tmp_path):
     assert build.returncode == 0, build.stderr[-3000:]
     assert "OpenMP OFF" in build.stdout + build.stderr
     assert "-fopenmp" not in build.stdout.split("OpenMP OFF")[-1].split("\n")[0]
-    kdir = tmp_path / "lib" / "nnx" / "kernels"
+    kdir = tmp_path / "lib" / "nnx" / "kernels" / "compiled"
     code = textwrap.dedent(
         f"""
         import importlib.machinery, importlib.util, pathlib, sys
         import numpy as np
-        import nnx.kernels  # the package; the serial extensions are loaded from the build dir
+        import nnx.kernels.compiled  # the package; the serial extensions are loaded from the build dir
         def load(name):
             path = next(pathlib.Path({str(kdir)!r}).glob(name + ".*.so"))
-            loader = importlib.machinery.ExtensionFileLoader("nnx.kernels." + name, str(path))
+            loader = importlib.machinery.ExtensionFileLoader("nnx.kernels.compiled." + name, str(path))
             spec = importlib.util.spec_from_loader(loader.name, loader)
             mod = importlib.util.module_from_spec(spec)
             loader.exec_module(mod)

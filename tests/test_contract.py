@@ -60,5 +60,5 @@ def test_every_tier_refuses_the_same_bad_argument_the_same_way(case, rng):
 def test_activation_kinds_are_one_enum_shared_with_cython():
     if "cython" not in TIERS:
         pytest.skip("compiled tier not built")
-    from nnx.kernels import _activations
+    from nnx.kernels.compiled import _activations
     assert [k.name for k in _activations.Unary] == ["SIGMOID", "TANH", "ELU", "LEAKY_RELU"]

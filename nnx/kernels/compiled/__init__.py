@@ -8,10 +8,11 @@ NumPy's BLAS threads for the same two cores.
 
 import numpy as np
 
-from .._config import resolve_threads
-from . import _activations, _args, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool
-from . import vectorized as _vectorized
-from .contract import KERNELS
+from ..._config import resolve_threads
+from .. import _args
+from . import _activations, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool
+from .. import vectorized as _vectorized
+from ..contract import KERNELS
 
 __all__ = list(KERNELS)
 
