@@ -25,7 +25,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_openmp", "_activations", "_losses", "_optim", "_conv", "_pool", "_gemm", "_norm", "_bf16"]
+MODULES = ["_cpu", "_openmp", "_activations", "_losses", "_optim", "_conv", "_pool", "_gemm", "_norm", "_bf16"]
 
 OPENMP_PROBE = textwrap.dedent(
     """

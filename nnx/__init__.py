@@ -19,6 +19,7 @@ from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .graph import Add, Graph  # noqa: E402
 from .io import load, load_header, save  # noqa: E402
 from .kernels import get_backend_name, set_backend, use_backend  # noqa: E402
+from .kernels.cpu import cpu_level, cpu_levels  # noqa: E402
 from .layers import (  # noqa: E402
     ELU,
     AvgPool2d,
@@ -46,11 +47,12 @@ for _old, _new in (("callbacks", callbacks), ("metrics", metrics), ("models", mo
                    ("serialization", io.checkpoint)):
     _sys.modules[f"{__name__}.{_old}"] = _new
 serialization = io.checkpoint
+cpu_level()  # the CPU level is decided now: a bad NNX_CPU_LEVEL stops `import nnx`, naming it
 
 __all__ = [
     "__version__", "datasets", "init", "io", "kernels", "optim",
     "get_backend", "get_backend_name", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
-    "show_config", "tune_malloc", "gradcheck", "GradcheckError",
+    "show_config", "tune_malloc", "gradcheck", "GradcheckError", "cpu_level", "cpu_levels",
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",

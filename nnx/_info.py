@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _config, _malloc, kernels, precision
 from ._version import __version__
+from .kernels import cpu
 
 
 def config_info():
@@ -30,6 +31,11 @@ def config_info():
         "blas": [],
         "bf16": precision.bf16_path(),
         "cpu_bf16": precision.cpu_bf16_features(),
+        "cpu_level": cpu.cpu_level(),
+        "cpu_levels": cpu.cpu_levels(),
+        "cpu_detected": cpu.LEVELS[cpu.cpu_facts()["level"]],
+        "cpu_cap": cpu.cpu_facts()["cap"],
+        "variants": {},
     }
     if compiled_available():
         from .kernels.compiled import _openmp
@@ -39,6 +45,9 @@ def config_info():
         from .kernels.compiled import _gemm
 
         k = _gemm.kernel_info()
+        from .kernels import compiled
+
+        info["variants"] = compiled.variants()
         info["gemm"] = (f"cython: nnx blocked GEMM (no BLAS call); micro-kernel "
                         f"{k['kernel']}, blocks KC={k['kc_f32']} MC={k['mc_f32']} NC={k['nc_f32']} "
                         f"(float32); vectorized: NumPy BLAS")
@@ -69,12 +78,17 @@ def show_config():
         f"  threads           : {info['threads']} (usable CPUs: {info['usable_cpus']}; "
         + ("set with set_num_threads)" if _config._state["explicit"] else
            "default: fewer while other processes keep CPUs busy)"),
+        f"  CPU level         : {info['cpu_level']} (this CPU: {info['cpu_detected']}; "
+        + (f"capped by NNX_CPU_LEVEL={info['cpu_cap']})" if info["cpu_cap"] else "NNX_CPU_LEVEL unset)"),
         f"  gemm              : {info['gemm']}",
         f"  malloc tuning     : {info['malloc_tuning']}",
         f"  bf16 (autocast)   : {info['bf16']}: bf16-rounded operands, float32 FMA sums (CPU: AVX512_BF16 "
         f"{'yes' if info['cpu_bf16']['avx512_bf16'] else 'no'}, AMX-BF16 "
         f"{'yes' if info['cpu_bf16']['amx_bf16'] else 'no'}; no kernel for either yet)",
     ]
+    if info["variants"]:
+        lines.append("  kernel variants   : (at the CPU level in force)")
+        lines += [f"    {family:<16}: {variant}" for family, variant in sorted(info["variants"].items())]
     if info["blas"]:
         for b in info["blas"]:
             lines.append(

@@ -21,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from .kernels import cpu
+
 __all__ = ["autocast", "autocast_enabled", "bf16_path", "cpu_bf16_features"]
 
 _local = threading.local()
@@ -65,17 +67,10 @@ def autocast(dtype="bfloat16", enabled=True):
 
 
 def cpu_bf16_features():
-    """``{"avx512_bf16": bool, "amx_bf16": bool}`` of this CPU (from /proc/cpuinfo; False elsewhere)."""
-    flags = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return {"avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
+    """``{"avx512_bf16": bool, "amx_bf16": bool}``: what this CPU offers for bf16 (nnx.kernels.cpu's
+    detection; False without the compiled tier)."""
+    facts = cpu.cpu_facts()
+    return {"avx512_bf16": bool(facts.get("avx512_bf16")), "amx_bf16": bool(facts.get("amx_bf16"))}
 
 
 def bf16_path():

@@ -8,8 +8,8 @@ import nnx
 ROOT = Path(nnx.__file__).parent
 # Lowest first. A module may import from its own layer and the layers below it, never above.
 LAYERS = [
-    {"nnx._validation", "nnx._config", "nnx._malloc", "nnx._version", "nnx.precision"},  # process settings
-    {"nnx.kernels"},                                                   # the three tiers
+    {"nnx._validation", "nnx._config", "nnx._malloc", "nnx._version"},  # process settings
+    {"nnx.kernels", "nnx.precision"},                                  # the three tiers, the CPU level, autocast
     {"nnx.init", "nnx.module"},                                        # Parameter, Module, Sequential
     {"nnx.layers", "nnx.graph", "nnx.losses", "nnx.regularization", "nnx.optim", "nnx.gradcheck"},
     {"nnx.io", "nnx.onnx"},                                            # files: checkpoints, PNG, IDX, ONNX

@@ -4,17 +4,37 @@ Each wrapper validates (the same checks as the other tiers), makes inputs C-cont
 allocates the outputs and hands raw buffers to ``nogil`` code. Tiny problems run on one thread:
 waking an OpenMP team costs microseconds, and libgomp's spin-waiting threads compete with
 NumPy's BLAS threads for the same two cores.
+
+Importing this package decides the CPU level (``nnx.kernels.cpu``: the CPU's own level, or the
+``NNX_CPU_LEVEL`` cap) and sets it in every extension module before any kernel can run; each
+kernel family then runs the code of that level (``include/nnx_clones.h``).
 """
 
 import numpy as np
 
 from ..._config import resolve_threads
-from .. import _args
-from . import _activations, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool
-from .. import vectorized as _vectorized
-from ..contract import KERNELS
+from .. import _args, cpu
+from . import _cpu
+
+LEVEL = cpu.register(_cpu.detect())  # a bad NNX_CPU_LEVEL stops the import here, naming it
+
+from .. import vectorized as _vectorized  # noqa: E402
+from ..contract import KERNELS  # noqa: E402
+from . import _activations, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool  # noqa: E402
+
+_MODULES = (_activations, _bf16, _conv, _gemm, _losses, _norm, _optim, _pool)
+for _m in _MODULES:
+    _m.set_level(LEVEL)
 
 __all__ = list(KERNELS)
+
+
+def variants():
+    """``{kernel family: the code it runs at the level in force}``, for show_config."""
+    out = {}
+    for m in _MODULES:
+        out.update(m.variants())
+    return out
 
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
 # than the work saves). Elementwise: elements; row-wise: N * C.

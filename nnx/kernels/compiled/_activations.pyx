@@ -12,6 +12,7 @@ position does not leak).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from ._level cimport nnx_clone_name, nnx_set_level
 
 cdef Py_ssize_t BLOCK = 16384
 
@@ -91,3 +92,13 @@ def unary_backward(const floating[::1] dy, const floating[::1] x, const floating
                 nnx_unary_grad_f32(&dy[s], &x[s], &y[s], &dx[s], kind, p, m)
             else:
                 nnx_unary_grad_f64(&dy[s], &x[s], &y[s], &dx[s], kind, p, m)
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"activations": nnx_clone_name().decode()}

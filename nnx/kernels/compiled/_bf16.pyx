@@ -4,6 +4,7 @@
 Threads: OpenMP over fixed-size blocks; each element's result does not depend on the split.
 """
 from cython.parallel cimport prange
+from ._level cimport nnx_clone_name, nnx_set_level
 
 cdef extern from "nnx_bf16.h" nogil:
     void nnx_round_bf16_f32(const float* x, float* y, Py_ssize_t n)
@@ -23,3 +24,13 @@ def round_bf16(const float[::1] x, float[::1] y, int n_threads):
             lo = i * BLOCK
             nnx_round_bf16_f32(&x[lo], &y[lo], min(BLOCK, n - lo))
     return 0
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"bf16 rounding": nnx_clone_name().decode()}

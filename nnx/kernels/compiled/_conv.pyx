@@ -21,6 +21,7 @@ from libc.string cimport memcpy, memset
 
 from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, NNX_PANEL, nnx_gemm_ncols_f32, nnx_gemm_nt_f32,
                       nnx_gemm_nt_f64, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
+from ._level cimport nnx_clone_name, nnx_set_level
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
 PANEL = NNX_PANEL  # column multiple of the tile GEMM's N: the dW^T form needs OC to be one
@@ -384,3 +385,13 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
         free(dcols)
         free(offs)
     return -1 if failed else 0
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"conv": f"tile GEMM {nnx_gemm_ncols_f32()}-column panels, " + nnx_clone_name().decode()}

@@ -14,6 +14,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from ._level cimport nnx_set_level
 
 cdef extern from "nnx_blocked.h" nogil:
     void nnx_pack_f32(Py_ssize_t m, Py_ssize_t kc, const float* x, Py_ssize_t rs, Py_ssize_t cs,
@@ -302,3 +303,13 @@ def gemv(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bin
                 acc[p] += bias_p[0 if n == 1 else p]
             out[p] = acc[p] if not relu or acc[p] > 0 or acc[p] != acc[p] else 0
     return 0
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"gemm": "blocked GEMM, micro-kernel " + nnx_uk_name.decode()}

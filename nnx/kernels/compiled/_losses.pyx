@@ -9,8 +9,8 @@ owns its rows; per-row losses are written to ``row_loss`` and summed afterwards 
 in a fixed order (never a racy cross-thread float reduction), so the loss does not depend on
 the thread count.
 
-float32 rows go through the C primitives of nnx_math.h (a branch-free vectorisable expf, and
-per-CPU clones for AVX-512 / AVX2 / baseline); float64 rows use the Cython loops below and
+float32 rows go through the C primitives of nnx_softmax.h (nnx_math.h's branch-free vectorisable
+expf, cloned per CPU level: x86-64-v4 / -v3 / baseline); float64 rows use the Cython loops below and
 libm's exp. Reductions use independent lanes combined in a fixed order: gcc vectorises them
 without -ffast-math, and the order depends only on the row length, never on threads.
 """
@@ -18,8 +18,9 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, log, INFINITY
 from libc.stdint cimport int64_t
+from ._level cimport nnx_clone_name, nnx_set_level
 
-cdef extern from "nnx_math.h" nogil:
+cdef extern from "nnx_softmax.h" nogil:
     float nnx_row_max_f32(const float* x, Py_ssize_t n)
     float nnx_exp_shift_sum_f32(const float* x, float m, float* out, Py_ssize_t n)
     void nnx_scale_f32(float* x, float a, Py_ssize_t n)
@@ -124,3 +125,13 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const int64_t[::1] labe
             row_loss[i] = log(<double>s) + <double>m - <double>logits[i, y]
             _scale(&dlogits[i, 0], inv_n / s, c)
             dlogits[i, y] -= inv_n
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"softmax": nnx_clone_name().decode()}

@@ -14,6 +14,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
+from ._level cimport nnx_clone_name, nnx_set_level
 
 cdef extern from "nnx_norm.h" nogil:
     int NNX_BN_BLOCK
@@ -99,3 +100,13 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
             # the two sums rounded to the dtype are dbeta and dgamma themselves
             _apply(&dy[0, 0, 0], &xhat[0, 0, 0], &dx[0, 0, 0], NULL, n, c, s, c0, c1, &dbeta[0], &dgamma[0],
                    &k[0], &cf[0], 0)
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"batchnorm": nnx_clone_name().decode()}

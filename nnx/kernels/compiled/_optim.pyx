@@ -6,11 +6,12 @@ buffer three or four times and allocates temporaries; for a small model that mem
 not the GEMMs, becomes the bottleneck. Here each element is read once and written once
 (parameter and buffers), in blocks spread over threads with a static prange. The arithmetic is
 torch.optim's, statement for statement, so the same rounding steps happen in the same order;
-the per-element loops are C (nnx_optim.h), multiversioned per CPU.
+the per-element loops are C (nnx_optim.h), cloned per CPU level (nnx_clones.h).
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
+from ._level cimport nnx_clone_name, nnx_set_level
 
 cdef extern from "nnx_optim.h" nogil:
     void nnx_sgd_f32(float*, const float*, float*, Py_ssize_t, float, float, float, float, int, int)
@@ -100,3 +101,13 @@ def rmsprop_update(floating[::1] p, const floating[::1] g, floating[::1] v, floa
                                 <float>wd, <float>mu, centered)
             else:
                 nnx_rmsprop_f64(&p[s], &g[s], &v[s], &m[s], &b[s], k, lr, alpha, eps, wd, mu, centered)
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"optimizers": nnx_clone_name().decode()}

@@ -12,6 +12,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memset
+from ._level cimport nnx_clone_name, nnx_set_level
 
 cdef extern from "nnx_pool.h" nogil:
     void nnx_maxpool_plane_f32(const float* x, float* y, int64_t* arg, Py_ssize_t w,
@@ -96,3 +97,13 @@ def avgpool2d_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] d
                     for i in range(kh):
                         for j in range(kw):
                             dp[(oy * sh + i) * w + ox * sw + j] += g
+
+
+def set_level(int level):
+    """Run this module's kernels at CPU level ``level`` (nnx/kernels/cpu.py; set on import)."""
+    nnx_set_level(level)
+
+
+def variants():
+    """Which code each kernel family of this module runs at the level in force."""
+    return {"pooling": nnx_clone_name().decode()}

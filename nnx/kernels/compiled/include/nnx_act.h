@@ -4,7 +4,7 @@
  * Why C: libm's tanhf is a scalar call (~30 ns an element here) and Cython's baseline build
  * ran the sigmoid's exp and divisions scalar (~6 ns): a 128x512 activation took 0.4 ms
  * (sigmoid) and 2 ms (tanh) against torch's 0.05 and 0.16. Both are branch-free here (selects
- * only), so each loop vectorises, and multiversioned (nnx_math.h) to 8 or 16 lanes.
+ * only), so each loop vectorises, and cloned per CPU level (nnx_clones.h) to 4, 8 or 16 lanes.
  * sigmoid: the stable form from e = exp(-|x|): 1 / (1 + e) for x >= 0, e / (1 + e) below.
  * tanh: Cephes' tanhf: for |x| <= 0.625 the odd polynomial x + x^3 P(x^2) (an exp-based form
  * loses all relative accuracy near 0), above it 1 - 2 / (exp(2|x|) + 1) with x's sign; ~2 ulp.
@@ -16,13 +16,60 @@
  * Edge values: NaN -> NaN; sigmoid(-inf) = 0, sigmoid(+inf) = 1; tanh(+-inf) = +-1; tanh(-0) = -0;
  * elu(-inf) = -alpha, elu(-0) = -0.
  */
+#ifndef NNX_FN
 #ifndef NNX_ACT_H
 #define NNX_ACT_H
 #include <math.h>
 #include <stddef.h>
-#include "nnx_math.h" /* nnx_expf, NNX_MULTIVERSION */
+#include "nnx_math.h" /* nnx_expf */
 
-NNX_MULTIVERSION static void nnx_sigmoid_f32(const float *x, float *y, ptrdiff_t n)
+/* The activation kinds (Python sees them as _activations.Unary, through _activations.pxd). */
+typedef enum nnx_unary {
+    NNX_UNARY_SIGMOID = 0, NNX_UNARY_TANH = 1, NNX_UNARY_ELU = 2, NNX_UNARY_LEAKY_RELU = 3
+} nnx_unary;
+
+#define NNX_ACT_FNS(X)                                                                        \
+    X(void, nnx_relu_fwd_f32, (const float *x, float *y, unsigned char *m, ptrdiff_t n))      \
+    X(void, nnx_relu_fwd_f64, (const double *x, double *y, unsigned char *m, ptrdiff_t n))    \
+    X(void, nnx_relu_bwd_f32, (const float *dy, const unsigned char *m, float *dx, ptrdiff_t n)) \
+    X(void, nnx_relu_bwd_f64, (const double *dy, const unsigned char *m, double *dx, ptrdiff_t n)) \
+    X(void, nnx_unary_f32, (const float *x, float *y, int kind, float p, ptrdiff_t n))        \
+    X(void, nnx_unary_grad_f32, (const float *dy, const float *x, const float *y, float *dx, int kind, \
+                                 float p, ptrdiff_t n))                                       \
+    X(void, nnx_unary_grad_f64, (const double *dy, const double *x, const double *y, double *dx, \
+                                 int kind, double p, ptrdiff_t n))
+
+#define NNX_CLONE_FILE "nnx_act.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_act, NNX_ACT_FNS)
+#define nnx_relu_fwd_f32 NNX_CALL(nnx_act, nnx_relu_fwd_f32)
+#define nnx_relu_fwd_f64 NNX_CALL(nnx_act, nnx_relu_fwd_f64)
+#define nnx_relu_bwd_f32 NNX_CALL(nnx_act, nnx_relu_bwd_f32)
+#define nnx_relu_bwd_f64 NNX_CALL(nnx_act, nnx_relu_bwd_f64)
+#define nnx_unary_f32 NNX_CALL(nnx_act, nnx_unary_f32)
+#define nnx_unary_grad_f32 NNX_CALL(nnx_act, nnx_unary_grad_f32)
+#define nnx_unary_grad_f64 NNX_CALL(nnx_act, nnx_unary_grad_f64)
+
+/* float64 forward: libm, the reference dtype, one build for every level */
+static void nnx_unary_f64(const double *x, double *y, int kind, double p, ptrdiff_t n)
+{
+    if (kind == NNX_UNARY_SIGMOID) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            double e = exp(-fabs(x[i]));
+            y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
+        }
+    } else if (kind == NNX_UNARY_TANH) {
+        for (ptrdiff_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+    } else if (kind == NNX_UNARY_ELU) {
+        for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : p * expm1(x[i]);
+    } else {
+        for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : x[i] * p;
+    }
+}
+#endif
+#else /* the clone body */
+
+static void NNX_FN(nnx_sigmoid_f32)(const float *x, float *y, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i], e = nnx_expf(-fabsf(v));
@@ -30,7 +77,7 @@ NNX_MULTIVERSION static void nnx_sigmoid_f32(const float *x, float *y, ptrdiff_t
     }
 }
 
-NNX_MULTIVERSION static void nnx_tanh_f32(const float *x, float *y, ptrdiff_t n)
+static void NNX_FN(nnx_tanh_f32)(const float *x, float *y, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i], a = fabsf(v), z = v * v;
@@ -45,7 +92,7 @@ NNX_MULTIVERSION static void nnx_tanh_f32(const float *x, float *y, ptrdiff_t n)
     }
 }
 
-NNX_MULTIVERSION static void nnx_elu_f32(const float *x, float *y, float alpha, ptrdiff_t n)
+static void NNX_FN(nnx_elu_f32)(const float *x, float *y, float alpha, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
@@ -66,7 +113,7 @@ NNX_MULTIVERSION static void nnx_elu_f32(const float *x, float *y, float alpha, 
  * at a masked-off place does not leak, as torch's threshold_backward). In C for the per-CPU
  * clones: Cython's baseline build ran them at ~0.5 ns an element, torch at ~0.2. */
 #define NNX_DEFINE_RELU(T, SFX)                                                               \
-NNX_MULTIVERSION static void nnx_relu_fwd_##SFX(const T *x, T *y, unsigned char *m, ptrdiff_t n) \
+static void NNX_FN(nnx_relu_fwd_##SFX)(const T *x, T *y, unsigned char *m, ptrdiff_t n) \
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) {                                                       \
         T v = x[i];                                                                           \
@@ -74,8 +121,7 @@ NNX_MULTIVERSION static void nnx_relu_fwd_##SFX(const T *x, T *y, unsigned char 
         y[i] = v <= 0 ? 0 : v;                                                                \
     }                                                                                         \
 }                                                                                             \
-NNX_MULTIVERSION static void nnx_relu_bwd_##SFX(const T *dy, const unsigned char *m, T *dx,  \
-                                                ptrdiff_t n)                                  \
+static void NNX_FN(nnx_relu_bwd_##SFX)(const T *dy, const unsigned char *m, T *dx, ptrdiff_t n) \
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) {                                                       \
         T v = dy[i]; /* loaded unconditionally: a select, not control flow */                \
@@ -85,15 +131,9 @@ NNX_MULTIVERSION static void nnx_relu_bwd_##SFX(const T *dy, const unsigned char
 NNX_DEFINE_RELU(float, f32)
 NNX_DEFINE_RELU(double, f64)
 
-/* The activation kinds (Python sees them as _activations.Unary, through _activations.pxd). */
-typedef enum nnx_unary {
-    NNX_UNARY_SIGMOID = 0, NNX_UNARY_TANH = 1, NNX_UNARY_ELU = 2, NNX_UNARY_LEAKY_RELU = 3
-} nnx_unary;
-
 /* dx := dy * f'(x) from the saved x and/or y. */
 #define NNX_DEFINE_UNARY_GRAD(NAME, T)                                                        \
-NNX_MULTIVERSION static void NAME(const T *dy, const T *x, const T *y, T *dx, int kind, T p,  \
-                                  ptrdiff_t n)                                                \
+static void NNX_FN(NAME)(const T *dy, const T *x, const T *y, T *dx, int kind, T p, ptrdiff_t n) \
 {                                                                                             \
     if (kind == NNX_UNARY_SIGMOID) {                                                          \
         for (ptrdiff_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]);                  \
@@ -110,28 +150,12 @@ NNX_DEFINE_UNARY_GRAD(nnx_unary_grad_f64, double)
 
 /* y := f(x): float32 through the vectorised loops above, float64 through libm (the reference
  * dtype: exp, tanh and expm1 as they are); the leaky ReLU is one select in both. */
-NNX_MULTIVERSION static void nnx_unary_f32(const float *x, float *y, int kind, float p, ptrdiff_t n)
+static void NNX_FN(nnx_unary_f32)(const float *x, float *y, int kind, float p, ptrdiff_t n)
 {
-    if (kind == NNX_UNARY_SIGMOID) nnx_sigmoid_f32(x, y, n);
-    else if (kind == NNX_UNARY_TANH) nnx_tanh_f32(x, y, n);
-    else if (kind == NNX_UNARY_ELU) nnx_elu_f32(x, y, p, n);
+    if (kind == NNX_UNARY_SIGMOID) NNX_FN(nnx_sigmoid_f32)(x, y, n);
+    else if (kind == NNX_UNARY_TANH) NNX_FN(nnx_tanh_f32)(x, y, n);
+    else if (kind == NNX_UNARY_ELU) NNX_FN(nnx_elu_f32)(x, y, p, n);
     else for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : x[i] * p;
-}
-
-static void nnx_unary_f64(const double *x, double *y, int kind, double p, ptrdiff_t n)
-{
-    if (kind == NNX_UNARY_SIGMOID) {
-        for (ptrdiff_t i = 0; i < n; i++) {
-            double e = exp(-fabs(x[i]));
-            y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
-        }
-    } else if (kind == NNX_UNARY_TANH) {
-        for (ptrdiff_t i = 0; i < n; i++) y[i] = tanh(x[i]);
-    } else if (kind == NNX_UNARY_ELU) {
-        for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : p * expm1(x[i]);
-    } else {
-        for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : x[i] * p;
-    }
 }
 
 #endif

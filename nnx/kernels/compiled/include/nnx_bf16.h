@@ -11,14 +11,14 @@
  * operand is the float32 whose low 16 bits are zero; the GEMM rounds its packed panels in
  * place, in cache, right after packing them (no separate pass over memory).
  */
+#ifndef NNX_FN
 #ifndef NNX_BF16_H
 #define NNX_BF16_H
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "nnx_math.h" /* NNX_MULTIVERSION */
 
-static inline uint32_t nnx_bf16_round_bits(uint32_t u)
+static inline __attribute__((always_inline)) uint32_t nnx_bf16_round_bits(uint32_t u)
 {
     uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
     uint32_t quiet = (u | 0x00400000u) & 0xffff0000u;
@@ -26,8 +26,16 @@ static inline uint32_t nnx_bf16_round_bits(uint32_t u)
     return (rounded & ~nan) | (quiet & nan);
 }
 
+#define NNX_BF16_FNS(X) X(void, nnx_round_bf16_f32, (const float *x, float *y, ptrdiff_t n))
+#define NNX_CLONE_FILE "nnx_bf16.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_bf16, NNX_BF16_FNS)
+#define nnx_round_bf16_f32 NNX_CALL(nnx_bf16, nnx_round_bf16_f32)
+#endif
+#else /* the clone body */
+
 /* y[i] = x[i] rounded to bfloat16, i < n; y may be x. */
-NNX_MULTIVERSION static void nnx_round_bf16_f32(const float *x, float *y, ptrdiff_t n)
+static void NNX_FN(nnx_round_bf16_f32)(const float *x, float *y, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         uint32_t u;

@@ -21,21 +21,21 @@
  * (measured: the MLP's x @ W^T went from ~106 to ~125 GFLOP/s on one thread); a 12 x 32 kernel
  * (24 accumulators) measured the same as 8 x 32 and was dropped.
  *
- * Micro-kernels (chosen once when the extension loads, by CPU):
- *   float32  AVX-512: 8 x 32 (16 zmm accumulators)      else: 6 x 16 (12 ymm on AVX2)
- *   float64  AVX-512: 8 x 16 (16 zmm accumulators)      else: 6 x 8  (12 ymm on AVX2)
+ * Micro-kernels, one set per CPU level (nnx_clones.h; the level in force picks the row):
+ *   float32  x86-64-v4: 8 x 32 (16 zmm accumulators)    else: 6 x 16 (12 ymm on AVX2)
+ *   float64  x86-64-v4: 8 x 16 (16 zmm accumulators)    else: 6 x 8  (12 ymm on AVX2)
  * The epilogue of the last KC slice can add a bias per column and apply ReLU, so Linear(+ReLU)
  * writes its output once.
  */
+#ifndef NNX_FN
 #ifndef NNX_BLOCKED_H
 #define NNX_BLOCKED_H
 #include <stddef.h>
 #include <string.h>
-#include "nnx_math.h" /* NNX_MULTIVERSION */
 
-typedef float nnx_bf16 __attribute__((vector_size(64)));           /* 16 floats  */
-typedef float nnx_bf16u __attribute__((vector_size(64), aligned(4)));
-typedef int nnx_bi16 __attribute__((vector_size(64)));
+typedef float nnx_blk16f __attribute__((vector_size(64)));           /* 16 floats  */
+typedef float nnx_blk16fu __attribute__((vector_size(64), aligned(4)));
+typedef int nnx_blk16i __attribute__((vector_size(64)));
 typedef double nnx_bd8 __attribute__((vector_size(64)));           /* 8 doubles  */
 typedef double nnx_bd8u __attribute__((vector_size(64), aligned(8)));
 typedef long long nnx_bl8 __attribute__((vector_size(64)));
@@ -83,13 +83,98 @@ static inline __attribute__((always_inline)) void NAME(const T *src, ptrdiff_t l
 NNX_DEFINE_T8(nnx_t8_f32, float, nnx_t8f, nnx_t8fu, nnx_t8fi)
 NNX_DEFINE_T8(nnx_t8_f64, double, nnx_t8d, nnx_t8du, nnx_t8di)
 
+/* The 6-row kernels, for CPUs without AVX-512: a row of 16 floats (8 doubles) is held as two
+ * 32-byte vectors, i.e. two ymm on AVX2, 12 accumulators in all. (Written as one 64-byte vector,
+ * gcc 12 lowers it for AVX2 through the stack: measured 6.9 instead of ~80 GFLOP/s on Zen 3.)
+ * Same memory layout and the same operations per element as a 64-byte row. */
+typedef double nnx_vd4 __attribute__((vector_size(32)));
+typedef double nnx_vd4u __attribute__((vector_size(32), aligned(8)));
+typedef long long nnx_vl4 __attribute__((vector_size(32)));
+typedef void (*nnx_uk_f32_t)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int,
+                             int, const float *, int);
+typedef void (*nnx_uk_f64_t)(ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int,
+                             int, const double *, int);
+
+#define NNX_BLOCKED_FNS(X)                                                                    \
+    X(void, nnx_pack_f32, (ptrdiff_t m, ptrdiff_t kc, const float *x, ptrdiff_t rs, ptrdiff_t cs, \
+                           float *dst, int w))                                                \
+    X(void, nnx_pack_f64, (ptrdiff_t m, ptrdiff_t kc, const double *x, ptrdiff_t rs, ptrdiff_t cs, \
+                           double *dst, int w))                                               \
+    X(void, nnx_uk_f32, (ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int, int, \
+                         const float *, int))                                                 \
+    X(void, nnx_uk_f64, (ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int, int, \
+                         const double *, int))                                                \
+    X(void, nnx_uk_narrow_f32, (ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int, \
+                                int, const float *, int))                                     \
+    X(void, nnx_uk_narrow_f64, (ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int, \
+                                int, const double *, int))
+
+#define NNX_CLONE_FILE "nnx_blocked.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_blocked, NNX_BLOCKED_FNS)
+#define nnx_pack_f32 NNX_CALL(nnx_blocked, nnx_pack_f32)
+#define nnx_pack_f64 NNX_CALL(nnx_blocked, nnx_pack_f64)
+#define nnx_uk_f32 NNX_CALL(nnx_blocked, nnx_uk_f32)
+#define nnx_uk_f64 NNX_CALL(nnx_blocked, nnx_uk_f64)
+#define nnx_uk_narrow_f32 NNX_CALL(nnx_blocked, nnx_uk_narrow_f32)
+#define nnx_uk_narrow_f64 NNX_CALL(nnx_blocked, nnx_uk_narrow_f64)
+
+/* The tile of each level's kernels: 0 baseline and 1 x86-64-v3 the 6-row kernels, 2 x86-64-v4
+ * the 8-row ones (a build without clones has the baseline kernels in every row). */
+static const struct {
+    int mr_f32, nr_f32, mr_f64, nr_f64, mr_narrow, nr_narrow_f32, nr_narrow_f64;
+    const char *name;
+} nnx_blocked_geom[3] __attribute__((unused)) = {
+    {6, 16, 6, 8, 6, 16, 8, "6x16 float32 / 6x8 float64 (baseline)"},
+#if NNX_HAVE_CLONES
+    {6, 16, 6, 8, 6, 16, 8, "6x16 float32 / 6x8 float64 (x86-64-v3)"},
+    {8, 32, 8, 16, 8, 16, 8, "8x32 float32 / 8x16 float64 (x86-64-v4)"},
+#else
+    {6, 16, 6, 8, 6, 16, 8, "6x16 float32 / 6x8 float64 (baseline)"},
+    {6, 16, 6, 8, 6, 16, 8, "6x16 float32 / 6x8 float64 (baseline)"},
+#endif
+};
+#define nnx_mr_f32 (nnx_blocked_geom[nnx_isa].mr_f32)
+#define nnx_nr_f32 (nnx_blocked_geom[nnx_isa].nr_f32)
+#define nnx_mr_f64 (nnx_blocked_geom[nnx_isa].mr_f64)
+#define nnx_nr_f64 (nnx_blocked_geom[nnx_isa].nr_f64)
+#define NNX_MR_NARROW (nnx_blocked_geom[nnx_isa].mr_narrow)
+#define NNX_NR_NARROW_F32 (nnx_blocked_geom[nnx_isa].nr_narrow_f32)
+#define NNX_NR_NARROW_F64 (nnx_blocked_geom[nnx_isa].nr_narrow_f64)
+#define nnx_uk_name (nnx_blocked_geom[nnx_isa].name)
+
+/* Run the micro-kernel on a tile with fewer than nr valid columns through a local buffer, so
+ * nothing outside C's valid part is read or written. */
+#define NNX_DEFINE_EDGE(NAME, T, UKT)                                                         \
+static void NAME(UKT uk, ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int rows, \
+                 int cols, int load_c, const T *bias, int relu, int mr, int nr)               \
+{                                                                                             \
+    T tile[16 * 32] __attribute__((aligned(64))); /* mr <= 16, nr <= 32 */                    \
+    T bpad[32] __attribute__((aligned(64)));                                                  \
+    for (int r = 0; r < mr; r++)                                                              \
+        for (int j = 0; j < nr; j++)                                                          \
+            tile[r * nr + j] = (load_c && r < rows && j < cols) ? c[r * ldc + j] : 0;         \
+    if (bias) {                                                                               \
+        for (int j = 0; j < nr; j++) bpad[j] = j < cols ? bias[j] : 0;                        \
+    }                                                                                         \
+    uk(kc, a, b, tile, nr, mr, 1, bias ? bpad : NULL, relu);                                  \
+    for (int r = 0; r < rows; r++)                                                            \
+        for (int j = 0; j < cols; j++) c[r * ldc + j] = tile[r * nr + j];                     \
+}
+
+NNX_DEFINE_EDGE(nnx_edge_f32, float, nnx_uk_f32_t)
+NNX_DEFINE_EDGE(nnx_edge_f64, double, nnx_uk_f64_t)
+
+#endif
+#else /* the clone body */
+
 /* Pack rows [0, m) x cols [0, kc) of a matrix X (element (i, k) at x[i*rs + k*cs]) into panels
  * of w rows: panel p holds, for k = 0..kc-1, the w values of rows p*w .. p*w+w-1 contiguously.
  * Rows past m are zeros. op(A) is packed as it is (w = MR); op(B) as its transpose (the rows
  * are op(B)'s columns, w = NR, rs and cs swapped): the micro-kernel reads both panels the
  * same way, one k at a time. */
 #define NNX_DEFINE_PACK(NAME, T, T8, SIX)                                                     \
-NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff_t rs,        \
+static void NNX_FN(NAME)(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff_t rs,        \
                                   ptrdiff_t cs, T *dst, int w)                                \
 {                                                                                             \
     for (ptrdiff_t i0 = 0; i0 < m; i0 += w) {                                                 \
@@ -130,16 +215,14 @@ NNX_MULTIVERSION static void NAME(ptrdiff_t m, ptrdiff_t kc, const T *x, ptrdiff
     }                                                                                         \
 }
 
-NNX_DEFINE_PACK(nnx_pack_f32, float, nnx_t8_f32, 1)
-NNX_DEFINE_PACK(nnx_pack_f64, double, nnx_t8_f64, 0)
 
 /* C tile (MR x NV*L values at c, row stride ldc) := [C +] a_panel * b_panel [+ bias] [ReLU];
  * only the first `rows` rows of C are read and written (the packed A panel is zero-padded). 
  * load_c: start from the values in C (later KC slices, or beta != 0); else from zero.
  * bias: NV*L values added to every row (or NULL). relu: y = 0 where y <= 0 (NaN passes, as
  * nnx's relu). ReLU is a bit mask: keep the bits where !(y <= 0). */
-#define NNX_DEFINE_UKERNEL(NAME, ATTR, T, V, VU, VI, MR, NV)                                  \
-ATTR static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,  \
+#define NNX_DEFINE_UKERNEL(NAME, T, V, VU, VI, MR, NV)                                        \
+static void NNX_FN(NAME)(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,  \
                       ptrdiff_t ldc, int rows, int load_c, const T *bias, int relu)           \
 {                                                                                             \
     enum { L = (int)(sizeof(V) / sizeof(T)) };                                                \
@@ -181,92 +264,30 @@ ATTR static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T 
             for (int v = 0; v < NV; v++) *(VU *)(c + r * ldc + v * L) = acc[r][v];            \
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && (__GNUC__ >= 11)
-#define NNX_WIDE_ATTR __attribute__((target("arch=x86-64-v4")))
-#define NNX_HAVE_WIDE 1
-#else
-#define NNX_WIDE_ATTR
-#define NNX_HAVE_WIDE 0
-#endif
-
-/* The 6-row kernels, for CPUs without AVX-512: a row of 16 floats (8 doubles) is held as two
- * 32-byte vectors, i.e. two ymm on AVX2, 12 accumulators in all. (Written as one 64-byte vector,
- * gcc 12 lowers it for AVX2 through the stack: measured 6.9 instead of ~80 GFLOP/s on Zen 3.)
- * Same memory layout and the same operations per element as a 64-byte row. */
-typedef double nnx_vd4 __attribute__((vector_size(32)));
-typedef double nnx_vd4u __attribute__((vector_size(32), aligned(8)));
-typedef long long nnx_vl4 __attribute__((vector_size(32)));
-NNX_DEFINE_UKERNEL(nnx_uk_6x16_f32, NNX_MULTIVERSION, float, nnx_t8f, nnx_t8fu, nnx_t8fi, 6, 2)
-NNX_DEFINE_UKERNEL(nnx_uk_6x8_f64, NNX_MULTIVERSION, double, nnx_vd4, nnx_vd4u, nnx_vl4, 6, 2)
-#if NNX_HAVE_WIDE
-NNX_DEFINE_UKERNEL(nnx_uk_8x32_f32, NNX_WIDE_ATTR, float, nnx_bf16, nnx_bf16u, nnx_bi16, 8, 2)
-NNX_DEFINE_UKERNEL(nnx_uk_8x16_f64, NNX_WIDE_ATTR, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 2)
-/* narrow tiles for few-column products (see nnx_uk_narrow_f32 below): one zmm per row */
-NNX_DEFINE_UKERNEL(nnx_uk_8x16_f32, NNX_WIDE_ATTR, float, nnx_bf16, nnx_bf16u, nnx_bi16, 8, 1)
-NNX_DEFINE_UKERNEL(nnx_uk_8x8_f64, NNX_WIDE_ATTR, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 1)
-#endif
-
-typedef void (*nnx_uk_f32_t)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int,
-                             int, const float *, int);
-typedef void (*nnx_uk_f64_t)(ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int,
-                             int, const double *, int);
-
-/* The kernel in use and its tile; set once when the extension loads, read-only afterwards. */
-static nnx_uk_f32_t nnx_uk_f32 = nnx_uk_6x16_f32;
-static nnx_uk_f64_t nnx_uk_f64 = nnx_uk_6x8_f64;
-static int nnx_mr_f32 = 6, nnx_nr_f32 = 16, nnx_mr_f64 = 6, nnx_nr_f64 = 8;
-static const char *nnx_uk_name = "6x16 float32 / 6x8 float64 (AVX2 or baseline clone)";
-
-#if NNX_HAVE_WIDE
-__attribute__((constructor)) static void nnx_blocked_detect(void)
-{
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
-        nnx_uk_f32 = nnx_uk_8x32_f32;
-        nnx_uk_f64 = nnx_uk_8x16_f64;
-        nnx_mr_f32 = 8; nnx_nr_f32 = 32; nnx_mr_f64 = 8; nnx_nr_f64 = 16;
-        nnx_uk_name = "8x32 float32 / 8x16 float64 (AVX-512)";
-    }
-}
-#endif
-
-/* Run the micro-kernel on a tile with fewer than nr valid columns through a local buffer, so
- * nothing outside C's valid part is read or written. */
-#define NNX_DEFINE_EDGE(NAME, T, UKT)                                                         \
-static void NAME(UKT uk, ptrdiff_t kc, const T *a, const T *b, T *c, ptrdiff_t ldc, int rows, \
-                 int cols, int load_c, const T *bias, int relu, int mr, int nr)               \
-{                                                                                             \
-    T tile[16 * 32] __attribute__((aligned(64))); /* mr <= 16, nr <= 32 */                    \
-    T bpad[32] __attribute__((aligned(64)));                                                  \
-    for (int r = 0; r < mr; r++)                                                              \
-        for (int j = 0; j < nr; j++)                                                          \
-            tile[r * nr + j] = (load_c && r < rows && j < cols) ? c[r * ldc + j] : 0;         \
-    if (bias) {                                                                               \
-        for (int j = 0; j < nr; j++) bpad[j] = j < cols ? bias[j] : 0;                        \
-    }                                                                                         \
-    uk(kc, a, b, tile, nr, mr, 1, bias ? bpad : NULL, relu);                                  \
-    for (int r = 0; r < rows; r++)                                                            \
-        for (int j = 0; j < cols; j++) c[r * ldc + j] = tile[r * nr + j];                     \
-}
-
-NNX_DEFINE_EDGE(nnx_edge_f32, float, nnx_uk_f32_t)
-NNX_DEFINE_EDGE(nnx_edge_f64, double, nnx_uk_f64_t)
-
 /* Products with few columns (the 10-class layer: N = 10) waste most of a 32-wide tile: they
- * take the narrow kernel instead. It performs the same operations per element (k in order,
- * one FMA each, then C, bias, ReLU), so the result does not depend on which kernel ran. */
-#if NNX_HAVE_WIDE
-/* used only when the wide AVX-512 kernels are (nr above the narrow width), so AVX-512 too;
- * 8 rows, so a row-major A still packs through the 8x8 transposes */
-static const nnx_uk_f32_t nnx_uk_narrow_f32 = nnx_uk_8x16_f32;
-static const nnx_uk_f64_t nnx_uk_narrow_f64 = nnx_uk_8x8_f64;
-enum { NNX_MR_NARROW = 8, NNX_NR_NARROW_F32 = 16, NNX_NR_NARROW_F64 = 8 };
+ * take the narrow kernel instead (x86-64-v4: 8 x 16 float32 / 8 x 8 float64, one zmm per row;
+ * elsewhere the main kernel, already 16 wide). It performs the same operations per element (k in
+ * order, one FMA each, then C, bias, ReLU), so the result does not depend on which kernel ran. */
+#if NNX_ISA == 2
+NNX_DEFINE_UKERNEL(nnx_uk_f32, float, nnx_blk16f, nnx_blk16fu, nnx_blk16i, 8, 2)
+NNX_DEFINE_UKERNEL(nnx_uk_f64, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 2)
+NNX_DEFINE_UKERNEL(nnx_uk_narrow_f32, float, nnx_blk16f, nnx_blk16fu, nnx_blk16i, 8, 1)
+NNX_DEFINE_UKERNEL(nnx_uk_narrow_f64, double, nnx_bd8, nnx_bd8u, nnx_bl8, 8, 1)
 #else
-static const nnx_uk_f32_t nnx_uk_narrow_f32 = nnx_uk_6x16_f32;
-static const nnx_uk_f64_t nnx_uk_narrow_f64 = nnx_uk_6x8_f64;
-enum { NNX_MR_NARROW = 6, NNX_NR_NARROW_F32 = 16, NNX_NR_NARROW_F64 = 8 };
+NNX_DEFINE_UKERNEL(nnx_uk_f32, float, nnx_t8f, nnx_t8fu, nnx_t8fi, 6, 2)
+NNX_DEFINE_UKERNEL(nnx_uk_f64, double, nnx_vd4, nnx_vd4u, nnx_vl4, 6, 2)
+static void NNX_FN(nnx_uk_narrow_f32)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                                      int rows, int load_c, const float *bias, int relu)
+{
+    NNX_FN(nnx_uk_f32)(kc, a, b, c, ldc, rows, load_c, bias, relu);
+}
+static void NNX_FN(nnx_uk_narrow_f64)(ptrdiff_t kc, const double *a, const double *b, double *c, ptrdiff_t ldc,
+                                      int rows, int load_c, const double *bias, int relu)
+{
+    NNX_FN(nnx_uk_f64)(kc, a, b, c, ldc, rows, load_c, bias, relu);
+}
 #endif
+NNX_DEFINE_PACK(nnx_pack_f32, float, nnx_t8_f32, 1)
+NNX_DEFINE_PACK(nnx_pack_f64, double, nnx_t8_f64, 0)
 
 #endif

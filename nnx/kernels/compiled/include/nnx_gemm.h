@@ -6,18 +6,18 @@
  * exists; that keeps this kernel short and every inner loop of constant trip count, which gcc
  * turns into vector FMAs.
  *
- * Why C: per-CPU clones (AVX-512 / AVX2+FMA / baseline) via target_clones, as in nnx_math.h.
+ * Why C: per-CPU clones (x86-64-v4 / x86-64-v3 / baseline, nnx_clones.h) of portable vector code.
  * The micro-kernel keeps an MR x NR block of C in registers while it walks K: per k it loads
  * one NR-wide row of B and broadcasts MR values of A. The accumulation order over k is the
  * plain order 0..K-1 for every element, whatever the ISA and whatever the thread count.
  * This is deliberately simple (B panels packed unless B is small, no cache blocking of K): the conv
  * shapes it serves have K <= a few thousand and N <= a few thousand per sample.
  */
+#ifndef NNX_FN
 #ifndef NNX_GEMM_H
 #define NNX_GEMM_H
 #include <stddef.h>
 #include <stdlib.h>
-#include "nnx_math.h" /* NNX_MULTIVERSION */
 
 #define NNX_MR 8
 #define NNX_NR 32 /* the column multiple callers pad to; kernels step by 16 or 32 */
@@ -35,7 +35,7 @@ typedef double nnx_v16d_u __attribute__((vector_size(128), aligned(8)));
  * 97-116. Packing matters because B's rows are ldb apart (4 KB for a 32x32 image): the packed
  * K x NV*16 panel is contiguous and is reused by every row block. 8x32 keeps 16 accumulator
  * vectors: right for AVX-512's 32 registers, but it would spill on AVX2's 16, so it is only
- * used when the CPU has AVX-512 (nnx_gemm_tiles_f32 dispatches); elsewhere 8x16 tiles run
+ * used by the x86-64-v4 clone (its nnx_gemm_tiles_f32 dispatches); elsewhere 8x16 tiles run
  * twice per 32-column panel. Every output element sums over k = 0..K-1 in order either way.
  * Returns -1 if the panel can't be allocated.
  * Row k of B starts at B + boff[k] when an offset table is given (else B + k*ldb), and row r of
@@ -104,50 +104,8 @@ typedef float nnx_v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef double nnx_v4d __attribute__((vector_size(32)));
 typedef double nnx_v4d_u __attribute__((vector_size(32), aligned(8)));
 
-#ifndef NNX_RB_X16
-#define NNX_RB_X16 4
-#endif
-NNX_MULTIVERSION static int nnx_gemm_tiles_x16_f32 NNX_GEMM_TILES_ARGS(float)
-NNX_GEMM_TILES_BODY(float, nnx_v8f, nnx_v8f_u, 2, NNX_RB_X16)
-
-NNX_MULTIVERSION static int nnx_gemm_tiles_f64 NNX_GEMM_TILES_ARGS(double)
-NNX_GEMM_TILES_BODY(double, nnx_v4d, nnx_v4d_u, 4, NNX_MR)
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && (__GNUC__ >= 11)
-#define NNX_GEMM_HAVE_WIDE 1
-__attribute__((target("arch=x86-64-v4")))
-static int nnx_gemm_tiles_x32_f32 NNX_GEMM_TILES_ARGS(float)
-NNX_GEMM_TILES_BODY(float, nnx_v16f, nnx_v16f_u, 2, NNX_MR)
-
-static int nnx_gemm_wide_ok; /* set once when the extension loads, read-only afterwards */
-
-__attribute__((constructor)) static void nnx_gemm_detect(void)
-{
-    __builtin_cpu_init();
-    nnx_gemm_wide_ok = __builtin_cpu_supports("avx512f");
-}
-
-static int nnx_gemm_tiles_f32 NNX_GEMM_TILES_ARGS(float)
-{
-    /* 32-column panels where they fit; a 16-wide N (a conv's dW^T with 16 output channels)
-     * takes the 16-column kernel, whose AVX-512 clone has registers to spare */
-    return (nnx_gemm_wide_ok && N % 32 == 0 ? nnx_gemm_tiles_x32_f32 : nnx_gemm_tiles_x16_f32)(
-        M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
-}
-#else
-#define NNX_GEMM_HAVE_WIDE 0
-#define nnx_gemm_tiles_f32 nnx_gemm_tiles_x16_f32
-#endif
-/* N of nnx_gemm_tiles_f32/_f64 must be a multiple of NNX_PANEL; a multiple of
- * nnx_gemm_ncols_f32() (32 where the AVX-512 kernel runs) lets float take its fastest kernel,
- * so callers pad scratch columns to that. */
-#define NNX_PANEL 16
-#if NNX_GEMM_HAVE_WIDE
-static int nnx_gemm_ncols_f32(void) { return nnx_gemm_wide_ok ? 32 : 16; }
-#else
-static int nnx_gemm_ncols_f32(void) { return 16; }
-#endif
+#define NNX_DEFINE_GEMM_TILES(NAME, T, V, VU, NV, RB) \
+static int NNX_FN(NAME) NNX_GEMM_TILES_ARGS(T) NNX_GEMM_TILES_BODY(T, V, VU, NV, RB)
 
 /* C (M x N, ldc) := A (M x K, lda) * B^T [+ C], B given as N x K (ldb): each C element is a
  * dot product of two contiguous rows. Used for the weight gradient dW = dY cols^T, where both
@@ -160,10 +118,11 @@ static int nnx_gemm_ncols_f32(void) { return 16; }
  * 1.5 ms): there 2 x 2 (8 accumulators, no spill; 1.13x on that gradient). */
 #define NNX_NT_B 4
 
-#define NNX_DEFINE_GEMM_NT(NAME, ATTR, T, V, VU, RB, QB)                                      \
-ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
-                                  const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
-                                  const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate) \
+#define NNX_GEMM_NT_ARGS(T)                                                                   \
+    (ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb, \
+     const ptrdiff_t *boff, T *C, ptrdiff_t ldc, int accumulate)
+#define NNX_DEFINE_GEMM_NT(NAME, T, V, VU, RB, QB)                                            \
+static void NNX_FN(NAME) NNX_GEMM_NT_ARGS(T)                                                 \
 {                                                                                             \
     enum { L = (int)(sizeof(V) / sizeof(T)), H = NNX_V / L }; /* NNX_V lanes as H vectors */  \
     for (ptrdiff_t m0 = 0; m0 < M; m0 += RB) {                                                \
@@ -198,14 +157,56 @@ ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                    
     }                                                                                         \
 }
 
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x8_f32, NNX_MULTIVERSION, float, nnx_v8f, nnx_v8f_u, 2, 2)
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, NNX_MULTIVERSION, double, nnx_v4d, nnx_v4d_u, 4, 4)
-#if NNX_GEMM_HAVE_WIDE
-/* AVX-512: the 16 lanes in one zmm (same per-lane sums and reduction, so the same bits) */
-NNX_DEFINE_GEMM_NT(nnx_gemm_nt_x16_f32, __attribute__((target("arch=x86-64-v4"))), float, nnx_v16f, nnx_v16f_u, 4, 4)
-#define nnx_gemm_nt_f32(...) (nnx_gemm_wide_ok ? nnx_gemm_nt_x16_f32 : nnx_gemm_nt_x8_f32)(__VA_ARGS__)
+
+/* N of nnx_gemm_tiles_f32/_f64 must be a multiple of NNX_PANEL; a multiple of
+ * nnx_gemm_ncols_f32() (32 where the x86-64-v4 kernel runs) lets float take its fastest kernel,
+ * so callers pad scratch columns to that. */
+#define NNX_PANEL 16
+
+#define NNX_GEMM_FNS(X)                                                                       \
+    X(int, nnx_gemm_tiles_f32, NNX_GEMM_TILES_ARGS(float))                                    \
+    X(int, nnx_gemm_tiles_f64, NNX_GEMM_TILES_ARGS(double))                                   \
+    X(void, nnx_gemm_nt_f32, NNX_GEMM_NT_ARGS(float))                                         \
+    X(void, nnx_gemm_nt_f64, NNX_GEMM_NT_ARGS(double))                                        \
+    X(int, nnx_gemm_ncols_f32, (void))
+
+#define NNX_CLONE_FILE "nnx_gemm.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_gemm, NNX_GEMM_FNS)
+#define nnx_gemm_tiles_f32 NNX_CALL(nnx_gemm, nnx_gemm_tiles_f32)
+#define nnx_gemm_tiles_f64 NNX_CALL(nnx_gemm, nnx_gemm_tiles_f64)
+#define nnx_gemm_nt_f32 NNX_CALL(nnx_gemm, nnx_gemm_nt_f32)
+#define nnx_gemm_nt_f64 NNX_CALL(nnx_gemm, nnx_gemm_nt_f64)
+#define nnx_gemm_ncols_f32 NNX_CALL(nnx_gemm, nnx_gemm_ncols_f32)
+#endif
+#else /* the clone body */
+
+#ifndef NNX_RB_X16
+#define NNX_RB_X16 4
+#endif
+NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_x16_f32, float, nnx_v8f, nnx_v8f_u, 2, NNX_RB_X16)
+NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_f64, double, nnx_v4d, nnx_v4d_u, 4, NNX_MR)
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f64, double, nnx_v4d, nnx_v4d_u, 4, 4)
+
+#if NNX_ISA == 2
+NNX_DEFINE_GEMM_TILES(nnx_gemm_tiles_x32_f32, float, nnx_v16f, nnx_v16f_u, 2, NNX_MR)
+static int NNX_FN(nnx_gemm_tiles_f32) NNX_GEMM_TILES_ARGS(float)
+{
+    /* 32-column panels where they fit; a 16-wide N (a conv's dW^T with 16 output channels)
+     * takes the 16-column kernel, whose x86-64-v4 clone has registers to spare */
+    return (N % 32 == 0 ? NNX_FN(nnx_gemm_tiles_x32_f32) : NNX_FN(nnx_gemm_tiles_x16_f32))(
+        M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
+}
+static int NNX_FN(nnx_gemm_ncols_f32)(void) { return 32; }
+/* the 16 lanes in one zmm (same per-lane sums and reduction as the 2 x 2 form, so the same bits) */
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f32, float, nnx_v16f, nnx_v16f_u, 4, 4)
 #else
-#define nnx_gemm_nt_f32 nnx_gemm_nt_x8_f32
+static int NNX_FN(nnx_gemm_tiles_f32) NNX_GEMM_TILES_ARGS(float)
+{
+    return NNX_FN(nnx_gemm_tiles_x16_f32)(M, N, K, A, lda, aoff, B, ldb, boff, C, ldc, accumulate);
+}
+static int NNX_FN(nnx_gemm_ncols_f32)(void) { return 16; }
+NNX_DEFINE_GEMM_NT(nnx_gemm_nt_f32, float, nnx_v8f, nnx_v8f_u, 2, 2)
 #endif
 
 #endif

@@ -1,4 +1,4 @@
-/* nnx_math.h -- vectorisable float32 row primitives for the softmax family.
+/* nnx_math.h -- a vectorisable float32 exp, shared by the softmax rows and the activations.
  *
  * Why C and not Cython: two things Cython cannot express.
  * 1. A branch-free expf. glibc's expf is only called in vector form under -ffast-math, which
@@ -8,11 +8,8 @@
  *    so no float->int conversion is needed and plain SSE2 vectorises it.
  *    Edge cases: NaN -> NaN; x < -87.336 (incl. -inf) -> 0 (subnormal results flushed);
  *    x > 88.37 (incl. +inf) -> +inf.
- * 2. Function multiversioning: on x86-64 with gcc, the row loops are compiled for AVX-512,
- *    AVX2+FMA and the portable baseline, and the loader picks one for the CPU (ifunc), so the
- *    default portable build still runs wide vectors. Reductions use NNX_LANES independent
- *    accumulators combined in a fixed order, so every clone (and every thread count) adds in
- *    the same order and returns the same bits.
+ * 2. The per-CPU clones of the loops that use it (nnx_clones.h): the softmax rows
+ *    (nnx_softmax.h) and the activations (nnx_act.h) run 4, 8 or 16 lanes of it.
  */
 #ifndef NNX_MATH_H
 #define NNX_MATH_H
@@ -20,16 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && (__GNUC__ >= 11)
-#define NNX_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NNX_MULTIVERSION
-#endif
-
-#define NNX_LANES 16
-
-static inline float nnx_expf(float x)
+static inline __attribute__((always_inline)) float nnx_expf(float x)
 {
     const float hi = 88.37f, lo = -87.33654475f;
     float xc = x > hi ? hi : x;
@@ -52,46 +40,6 @@ static inline float nnx_expf(float x)
     res = x < lo ? 0.0f : res;
     res = x > hi ? INFINITY : res;
     return res;
-}
-
-/* max(x[0..n)) ignoring NaN (-inf for n == 0). */
-NNX_MULTIVERSION static float nnx_row_max_f32(const float *x, ptrdiff_t n)
-{
-    float acc[NNX_LANES];
-    ptrdiff_t nb = n / NNX_LANES, j, k;
-    for (k = 0; k < NNX_LANES; k++) acc[k] = -INFINITY;
-    for (j = 0; j < nb; j++)
-        for (k = 0; k < NNX_LANES; k++) {
-            float v = x[j * NNX_LANES + k];
-            acc[k] = v > acc[k] ? v : acc[k];
-        }
-    float m = -INFINITY;
-    for (k = 0; k < NNX_LANES; k++) m = acc[k] > m ? acc[k] : m;
-    for (j = nb * NNX_LANES; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-/* out := exp(x - m); returns sum(out) in a fixed order. */
-NNX_MULTIVERSION static float nnx_exp_shift_sum_f32(const float *x, float m, float *out,
-                                                    ptrdiff_t n)
-{
-    float acc[NNX_LANES];
-    ptrdiff_t nb = n / NNX_LANES, j, k;
-    for (j = 0; j < n; j++) out[j] = nnx_expf(x[j] - m);
-    for (k = 0; k < NNX_LANES; k++) acc[k] = 0.0f;
-    for (j = 0; j < nb; j++)
-        for (k = 0; k < NNX_LANES; k++) acc[k] += out[j * NNX_LANES + k];
-    for (k = NNX_LANES / 2; k > 0; k /= 2) /* pairwise tree, fixed shape */
-        for (ptrdiff_t i = 0; i < k; i++) acc[i] += acc[i + k];
-    float s = acc[0];
-    for (j = nb * NNX_LANES; j < n; j++) s += out[j];
-    return s;
-}
-
-/* x := x * a */
-NNX_MULTIVERSION static void nnx_scale_f32(float *x, float a, ptrdiff_t n)
-{
-    for (ptrdiff_t j = 0; j < n; j++) x[j] *= a;
 }
 
 #endif

@@ -3,21 +3,45 @@
  * Why C: Adam, Adagrad and RMSprop divide by a square root per element, so unlike SGD they are
  * bound by arithmetic, not memory. Compiled for the portable baseline (as Cython's own loops
  * are) they ran 4-wide SSE or scalar at ~2.5 ns per element (Adam on a 784x256 weight: 0.5 ms,
- * a sixth of an MLP step); here each loop is multiversioned (nnx_math.h) so an AVX2 or AVX-512
+ * a sixth of an MLP step); here each loop is cloned per CPU level (nnx_clones.h) so an AVX2 or AVX-512
  * CPU runs 8 or 16 lanes. The statements are torch.optim's, in torch's order; one loop per case
  * with no branch inside, so each vectorises. Each element is independent: the result does not
  * depend on the thread count or the block split (an FMA CPU fuses a multiply-add, as the GEMMs
  * do; docs/determinism.md).
  */
+#ifndef NNX_FN
 #ifndef NNX_OPTIM_H
 #define NNX_OPTIM_H
 #include <math.h>
 #include <stddef.h>
-#include "nnx_math.h" /* NNX_MULTIVERSION */
+
+#define NNX_OPTIM_FNS(X)                                                                      \
+    X(void, nnx_sgd_f32, (float *p, const float *g, float *buf, ptrdiff_t n, float lr, float mu, float damp, float wd, int nesterov, int first))\
+    X(void, nnx_adam_f32, (float *p, const float *g, float *m, float *v, ptrdiff_t n, float lr, float b1, float b2, float eps, float wd, float step_size, float inv_sqrt_bc2, int decoupled))\
+    X(void, nnx_adagrad_f32, (float *p, const float *g, float *s, ptrdiff_t n, float lr, float eps, float wd))\
+    X(void, nnx_rmsprop_f32, (float *p, const float *g, float *v, float *m, float *b, ptrdiff_t n, float lr, float alpha, float eps, float wd, float mu, int centered))\
+    X(void, nnx_sgd_f64, (double *p, const double *g, double *buf, ptrdiff_t n, double lr, double mu, double damp, double wd, int nesterov, int first))\
+    X(void, nnx_adam_f64, (double *p, const double *g, double *m, double *v, ptrdiff_t n, double lr, double b1, double b2, double eps, double wd, double step_size, double inv_sqrt_bc2, int decoupled))\
+    X(void, nnx_adagrad_f64, (double *p, const double *g, double *s, ptrdiff_t n, double lr, double eps, double wd))\
+    X(void, nnx_rmsprop_f64, (double *p, const double *g, double *v, double *m, double *b, ptrdiff_t n, double lr, double alpha, double eps, double wd, double mu, int centered))
+
+#define NNX_CLONE_FILE "nnx_optim.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_optim, NNX_OPTIM_FNS)
+#define nnx_sgd_f32 NNX_CALL(nnx_optim, nnx_sgd_f32)
+#define nnx_adam_f32 NNX_CALL(nnx_optim, nnx_adam_f32)
+#define nnx_adagrad_f32 NNX_CALL(nnx_optim, nnx_adagrad_f32)
+#define nnx_rmsprop_f32 NNX_CALL(nnx_optim, nnx_rmsprop_f32)
+#define nnx_sgd_f64 NNX_CALL(nnx_optim, nnx_sgd_f64)
+#define nnx_adam_f64 NNX_CALL(nnx_optim, nnx_adam_f64)
+#define nnx_adagrad_f64 NNX_CALL(nnx_optim, nnx_adagrad_f64)
+#define nnx_rmsprop_f64 NNX_CALL(nnx_optim, nnx_rmsprop_f64)
+#endif
+#else /* the clone body */
 
 #define NNX_DEFINE_OPTIM(T, SFX, SQRT)                                                           \
 /* SGD (momentum mu, dampening damp, Nesterov); buf is not touched when mu == 0. */               \
-NNX_MULTIVERSION static void nnx_sgd_##SFX(T *p, const T *g, T *buf, ptrdiff_t n, T lr, T mu,    \
+static void NNX_FN(nnx_sgd_##SFX)(T *p, const T *g, T *buf, ptrdiff_t n, T lr, T mu,    \
                                            T damp, T wd, int nesterov, int first)                 \
 {                                                                                                 \
     const T keep = 1 - damp;                                                                      \
@@ -42,7 +66,7 @@ NNX_MULTIVERSION static void nnx_sgd_##SFX(T *p, const T *g, T *buf, ptrdiff_t n
     }                                                                                             \
 }                                                                                                 \
 /* Adam (coupled weight decay) or AdamW (decoupled); step_size = lr / (1 - b1^t). */              \
-NNX_MULTIVERSION static void nnx_adam_##SFX(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr,     \
+static void NNX_FN(nnx_adam_##SFX)(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr,     \
                                             T b1, T b2, T eps, T wd, T step_size,                 \
                                             T inv_sqrt_bc2, int decoupled)                        \
 {                                                                                                 \
@@ -66,7 +90,7 @@ NNX_MULTIVERSION static void nnx_adam_##SFX(T *p, const T *g, T *m, T *v, ptrdif
     }                                                                                             \
 }                                                                                                 \
 /* Adagrad (lr already decayed for this step). */                                                \
-NNX_MULTIVERSION static void nnx_adagrad_##SFX(T *p, const T *g, T *s, ptrdiff_t n, T lr, T eps, \
+static void NNX_FN(nnx_adagrad_##SFX)(T *p, const T *g, T *s, ptrdiff_t n, T lr, T eps, \
                                                T wd)                                              \
 {                                                                                                 \
     for (ptrdiff_t i = 0; i < n; i++) {                                                           \
@@ -77,7 +101,7 @@ NNX_MULTIVERSION static void nnx_adagrad_##SFX(T *p, const T *g, T *s, ptrdiff_t
     }                                                                                             \
 }                                                                                                 \
 /* RMSprop: v square_avg, m grad_avg (read only when centered), b momentum (only when mu > 0). */ \
-NNX_MULTIVERSION static void nnx_rmsprop_##SFX(T *p, const T *g, T *v, T *m, T *b, ptrdiff_t n,  \
+static void NNX_FN(nnx_rmsprop_##SFX)(T *p, const T *g, T *v, T *m, T *b, ptrdiff_t n,  \
                                                T lr, T alpha, T eps, T wd, T mu, int centered)    \
 {                                                                                                 \
     for (ptrdiff_t i = 0; i < n; i++) {                                                           \

@@ -4,18 +4,30 @@
  * value and index); the same loop written in Cython stayed scalar with a data-dependent
  * branch, which on real activations mispredicts about once per output (26 ns per output vs
  * ~2 ns here). Selection rule as torch: take the tap if it is larger or NaN, so ties keep the
- * earlier tap and a NaN wins. Per-CPU clones as in nnx_math.h.
+ * earlier tap and a NaN wins. Cloned per CPU level (nnx_clones.h).
  */
+#ifndef NNX_FN
 #ifndef NNX_POOL_H
 #define NNX_POOL_H
 #include <stddef.h>
 #include <math.h>
 #include <stdint.h>
-#include "nnx_math.h" /* NNX_MULTIVERSION */
+
+#define NNX_POOL_FNS(X)                                                                       \
+    X(void, nnx_maxpool_plane_f32, (const float *restrict x, float *restrict y, int64_t *restrict arg, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw))\
+    X(void, nnx_maxpool_plane_f64, (const double *restrict x, double *restrict y, int64_t *restrict arg, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw))
+
+#define NNX_CLONE_FILE "nnx_pool.h"
+#include "nnx_clones.h"
+NNX_TABLE(nnx_pool, NNX_POOL_FNS)
+#define nnx_maxpool_plane_f32 NNX_CALL(nnx_pool, nnx_maxpool_plane_f32)
+#define nnx_maxpool_plane_f64 NNX_CALL(nnx_pool, nnx_maxpool_plane_f64)
+#endif
+#else /* the clone body */
 
 /* One (H, W) plane: for each output row, every tap of the window sweeps the whole row. */
 #define NNX_DEFINE_MAXPOOL_PLANE(NAME, T)                                                     \
-NNX_MULTIVERSION static void NAME(const T *restrict x, T *restrict y, int64_t *restrict arg,  \
+static void NNX_FN(NAME)(const T *restrict x, T *restrict y, int64_t *restrict arg,  \
                                   ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh,      \
                                   ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)                   \
 {                                                                                             \
