@@ -117,7 +117,7 @@ fuzz: $(VENV)/.installed
 # and the CLI ones (subprocesses; no kernel code of their own).
 ASAN_TESTS ?= tests/test_kernels.py tests/test_conv.py tests/test_gemm.py tests/test_layers.py \
 	tests/test_activations.py tests/test_norm_dropout_maxout.py tests/test_optim_adaptive.py \
-	tests/test_contract.py tests/test_hostile.py tests/test_fuzz.py
+	tests/test_contract.py tests/test_hostile.py tests/test_fuzz.py tests/test_bf16_kernels.py
 test-asan: $(VENV)/.installed
 	rm -rf build/asan && mkdir -p build/asan && cp -r nnx build/asan/
 	rm -f build/asan/nnx/kernels/compiled/*.so build/asan/nnx/kernels/compiled/_*.c

@@ -30,6 +30,7 @@ def config_info():
         "malloc_tuning": _malloc.state["reason"],
         "blas": [],
         "bf16": precision.bf16_path(),
+        "bf16_paths": precision.bf16_paths(),
         "cpu_bf16": precision.cpu_bf16_features(),
         "cpu_level": cpu.cpu_level(),
         "cpu_levels": cpu.cpu_levels(),
@@ -65,6 +66,15 @@ def config_info():
     return info
 
 
+_BF16_WHAT = {
+    "emulated": "bf16-rounded operands, float32 FMA sums",
+    "avx512_bf16": "vdpbf16ps kernels, float32 accumulation",
+    "avx512_bf16-portable": "vdpbf16ps's portable C definition (its bits, slowly)",
+    "amx": "AMX tile kernels (tdpbf16ps), float32 accumulation",
+    "amx-portable": "tdpbf16ps's portable C definition (its bits, slowly)",
+}
+
+
 def show_config():
     """Print the version, compiled tiers, OpenMP on/off, threads and NumPy's BLAS."""
     info = config_info()
@@ -82,9 +92,9 @@ def show_config():
         + (f"capped by NNX_CPU_LEVEL={info['cpu_cap']})" if info["cpu_cap"] else "NNX_CPU_LEVEL unset)"),
         f"  gemm              : {info['gemm']}",
         f"  malloc tuning     : {info['malloc_tuning']}",
-        f"  bf16 (autocast)   : {info['bf16']}: bf16-rounded operands, float32 FMA sums (CPU: AVX512_BF16 "
+        f"  bf16 (autocast)   : {info['bf16']}: {_BF16_WHAT[info['bf16']]} (CPU: AVX512_BF16 "
         f"{'yes' if info['cpu_bf16']['avx512_bf16'] else 'no'}, AMX-BF16 "
-        f"{'yes' if info['cpu_bf16']['amx_bf16'] else 'no'}; no kernel for either yet)",
+        f"{'yes' if info['cpu_bf16']['amx_bf16'] else 'no'}; paths here: {', '.join(info['bf16_paths'])})",
     ]
     if info["variants"]:
         lines.append("  kernel variants   : (at the CPU level in force)")

@@ -7,12 +7,14 @@ the outputs (torch returns bf16 tensors there; nnx keeps the float32 sums, which
 accurate), master weights, gradients, optimizer state, losses, softmax and BatchNorm statistics.
 float64 data is never autocast (torch's rule too). A backward uses the precision of its forward.
 
-The state is per Python thread, like torch's. Which arithmetic runs is ``bf16_path()``: this
-build has one, "emulated": exact bf16 products (two 8-bit significands fit a float32) summed
-with float32 FMA, the operands rounded while the compiled GEMM packs its panels. Faster paths
-(AVX512_BF16, AMX) are not built yet; on a CPU that has them, nnx says so once.
-``NNX_BF16_PATH=emulated`` forces the emulated path (the only one today; ``auto`` is the
-default; anything else is an error naming the variable).
+The state is per Python thread, like torch's. Which arithmetic runs is ``bf16_path()``, chosen
+from the CPU level in force (``nnx.cpu_level()``): "amx" (AMX tiles, tdpbf16ps), then
+"avx512_bf16" (vdpbf16ps), else "emulated" (exact bf16 products summed with float32 FMA, the
+operands rounded while the compiled GEMM packs its panels; it warns once that it runs emulated).
+``NNX_BF16_PATH`` forces one: ``emulated``, a native path the level has, or the portable
+definitions of either instruction (``avx512_bf16-portable``, ``amx-portable``: the native
+kernels' bits on any CPU, slowly); ``auto`` is the default; anything else is an error naming the
+variable. docs/precision.md says which path gives which bits.
 """
 import contextlib
 import os
@@ -22,11 +24,13 @@ import warnings
 import numpy as np
 
 from .kernels import cpu
+from .kernels._args import BF16_PATHS
 
-__all__ = ["autocast", "autocast_enabled", "bf16_path", "cpu_bf16_features"]
+__all__ = ["autocast", "autocast_enabled", "bf16_path", "bf16_paths", "cpu_bf16_features"]
 
 _local = threading.local()
-_PATHS = ("auto", "emulated")
+_NATIVE = ("amx", "avx512_bf16")  # the native paths, preferred in this order
+_paths = {}
 _DTYPES = ("bfloat16", "bf16")  # the names autocast takes (torch: torch.bfloat16)
 _warned = []
 
@@ -73,24 +77,67 @@ def cpu_bf16_features():
     return {"avx512_bf16": bool(facts.get("avx512_bf16")), "amx_bf16": bool(facts.get("amx_bf16"))}
 
 
+def bf16_paths():
+    """The bf16 paths this process can run: "emulated", the native paths of the CPU level in
+    force (``"avx512_bf16"`` from that level up, ``"amx"`` at ``amx``) when this build has them,
+    and the portable definitions of both instructions (with the compiled tier)."""
+    level = cpu.cpu_level()
+    if level not in _paths:
+        from .kernels import compiled_available
+
+        names = ["emulated"]
+        if compiled_available():
+            from .kernels.compiled import _gemm
+
+            for name in BF16_PATHS[1:]:
+                native = not name.endswith("-portable")
+                if native and cpu.LEVELS.index(level) < cpu.LEVELS.index(name):
+                    continue
+                if _gemm.bf16_path_built(_gemm.BF16_PATHS.index(name)):
+                    names.append(name)
+        _paths[level] = tuple(names)
+    return _paths[level]
+
+
 def bf16_path():
-    """The bf16 arithmetic this process runs: "emulated" (float32 FMA on bf16-rounded operands)."""
-    forced = os.environ.get("NNX_BF16_PATH", "auto")
-    if forced not in _PATHS:
-        raise ValueError(f"NNX_BF16_PATH: expected one of {', '.join(_PATHS)} (this build has only the "
-                         f"emulated bf16 path), got {forced!r}")
-    return "emulated"
+    """The bf16 arithmetic this process runs under autocast: ``NNX_BF16_PATH`` when it is set
+    (and not "auto"), else "amx", "avx512_bf16" or "emulated", the first this process can run.
+
+    Raises
+    ------
+    ValueError
+        For an ``NNX_BF16_PATH`` that is no path, or one this process cannot run.
+    """
+    forced = os.environ.get("NNX_BF16_PATH", "auto").strip() or "auto"
+    if forced != "auto" and forced not in BF16_PATHS:
+        raise ValueError(f"NNX_BF16_PATH: expected auto or one of {', '.join(BF16_PATHS)}, got {forced!r}")
+    have = bf16_paths()
+    if forced == "auto":
+        return next((name for name in _NATIVE if name in have), "emulated")
+    if forced not in have:
+        raise ValueError(
+            f"NNX_BF16_PATH={forced}: this process runs at CPU level {cpu.cpu_level()}, which has the bf16 paths "
+            f"{', '.join(have)}" + (f" (the portable definition, {forced}-portable, runs anywhere)"
+                                    if forced in _NATIVE and "amx-portable" in have else ""))
+    return forced
 
 
 def _announce():
-    """Warn once per process that bf16 runs emulated, naming what the CPU could do instead."""
-    bf16_path()  # a bad NNX_BF16_PATH fails here, at the boundary
-    if _warned:
+    """Warn once per process when bf16 runs emulated, saying why (no kernel for this CPU, the
+    level capped, or the path forced)."""
+    path = bf16_path()  # a bad NNX_BF16_PATH fails here, at the boundary
+    if _warned or path != "emulated":
         return
     _warned.append(True)
     have = [k.upper() for k, v in cpu_bf16_features().items() if v]
-    warnings.warn("nnx.autocast: bf16 runs emulated (float32 FMA on bf16-rounded operands): "
-                  + (f"this CPU has {' and '.join(have)} but nnx has no kernel for it yet"
-                     if have else "this CPU has neither AMX-BF16 nor AVX512_BF16")
-                  + "; results are exact bf16 products with float32 sums, speed is float32's",
-                  RuntimeWarning, stacklevel=4)  # past autocast and contextlib: the `with` line
+    if os.environ.get("NNX_BF16_PATH", "auto").strip() == "emulated":
+        why = "NNX_BF16_PATH=emulated forces it"
+    elif have:
+        capped = cpu.cpu_facts().get("cap")
+        why = f"this CPU has {' and '.join(have)}, " + (f"but the CPU level in force is {cpu.cpu_level()}" if capped
+                                                       else "but this build has no kernel for it")
+    else:
+        why = "this CPU has neither AMX-BF16 nor AVX512_BF16"
+    warnings.warn(f"nnx.autocast: bf16 runs emulated (float32 FMA on bf16-rounded operands): {why}; results are "
+                  "exact bf16 products with float32 sums, speed is float32's", RuntimeWarning,
+                  stacklevel=4)  # past autocast and contextlib: the `with` line

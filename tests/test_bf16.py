@@ -226,6 +226,7 @@ def test_autocast_refuses_other_dtypes(bad):
 
 def test_autocast_warns_once_that_it_runs_emulated(monkeypatch):
     monkeypatch.setattr(precision, "_warned", [])
+    monkeypatch.setenv("NNX_BF16_PATH", "emulated")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         with nnx.autocast("bfloat16"):
@@ -233,24 +234,51 @@ def test_autocast_warns_once_that_it_runs_emulated(monkeypatch):
         with nnx.autocast("bfloat16"):
             pass
     msgs = [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)]
-    assert len(msgs) == 1 and "runs emulated" in msgs[0]
+    assert len(msgs) == 1 and "runs emulated" in msgs[0] and "NNX_BF16_PATH=emulated forces it" in msgs[0]
     assert seen[0].filename == __file__  # points at the `with` line
 
 
+def test_a_native_path_does_not_warn(monkeypatch):
+    monkeypatch.setattr(precision, "_warned", [])
+    monkeypatch.setenv("NNX_BF16_PATH", "avx512_bf16-portable")  # any path but the emulated one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with nnx.autocast("bfloat16"):
+            pass
+    assert precision._warned == []
+
+
 def test_bf16_path_can_be_forced_and_a_bad_value_is_named(monkeypatch):
-    monkeypatch.setenv("NNX_BF16_PATH", "emulated")
-    assert nnx.precision.bf16_path() == "emulated"
-    monkeypatch.setenv("NNX_BF16_PATH", "amx")
-    with pytest.raises(ValueError, match="NNX_BF16_PATH"), nnx.autocast("bfloat16"):
+    for name in nnx.precision.bf16_paths():
+        monkeypatch.setenv("NNX_BF16_PATH", name)
+        assert nnx.precision.bf16_path() == name
+    monkeypatch.setenv("NNX_BF16_PATH", "fp8")
+    with pytest.raises(ValueError, match="NNX_BF16_PATH: expected auto or one of emulated, avx512_bf16"), \
+            nnx.autocast("bfloat16"):
         pass
+    lacking = [p for p in ("avx512_bf16", "amx") if p not in nnx.precision.bf16_paths()]
+    for name in lacking:  # a native path above the CPU level in force
+        monkeypatch.setenv("NNX_BF16_PATH", name)
+        with pytest.raises(ValueError, match=f"NNX_BF16_PATH={name}: this process runs at CPU level"):
+            nnx.precision.bf16_path()
     monkeypatch.setenv("NNX_BF16_PATH", "auto")
+    best = next((p for p in ("amx", "avx512_bf16") if p in nnx.precision.bf16_paths()), "emulated")
     info = nnx._info.config_info()
-    assert info["bf16"] == "emulated" and set(info["cpu_bf16"]) == {"avx512_bf16", "amx_bf16"}
+    assert info["bf16"] == best and set(info["cpu_bf16"]) == {"avx512_bf16", "amx_bf16"}
+
+
+def test_the_paths_follow_the_cpu_level():
+    paths, level = nnx.precision.bf16_paths(), nnx.cpu_level()
+    assert paths[0] == "emulated"
+    assert ("avx512_bf16" in paths) == (level in ("avx512_bf16", "amx"))
+    assert ("amx" in paths) == (level == "amx")
+    if "cython" in TIERS:
+        assert {"avx512_bf16-portable", "amx-portable"} <= set(paths)  # the portable ones run anywhere
 
 
 def test_show_config_says_which_bf16_path_runs(capsys):
     nnx.show_config()
-    assert "bf16 (autocast)   : emulated" in capsys.readouterr().out
+    assert f"bf16 (autocast)   : {nnx.precision.bf16_path()}" in capsys.readouterr().out
 
 
 def _linear_reference(x, w, b, dy):
@@ -319,7 +347,7 @@ def test_cli_trains_in_bf16(capsys):
     assert main(["train", "--data", "digits", "--model", "mlp", "--epochs", "2", "--precision", "bf16",
                  "--no-progress", "--threads", "1"]) in (0, None)
     out = capsys.readouterr().out
-    assert "precision=bf16 (emulated)" in out and "test accuracy" in out
+    assert f"precision=bf16 ({nnx.precision.bf16_path()})" in out and "test accuracy" in out
 
 
 # -- against torch.autocast --------------------------------------------------------------------

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVEL_TESTS = ["tests/test_kernels.py", "tests/test_gemm.py", "tests/test_conv.py", "tests/test_layers.py",
                "tests/test_activations.py", "tests/test_norm_dropout_maxout.py", "tests/test_optim_adaptive.py",
                "tests/test_optim.py", "tests/test_losses_reg.py", "tests/test_graph.py", "tests/test_bf16.py",
-               "tests/test_determinism.py", "tests/test_contract.py"]
+               "tests/test_bf16_kernels.py", "tests/test_determinism.py", "tests/test_contract.py"]
 needs_compiled = pytest.mark.skipif(not compiled_available(), reason="compiled tier not built")
 
 

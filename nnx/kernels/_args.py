@@ -14,12 +14,33 @@ def flag(value, name, where):
     return bool(value)
 
 
+# The bf16 paths, each an arithmetic (docs/precision.md): "emulated" (float32 FMA on bf16-rounded
+# operands, any summation order), the vdpbf16ps chain ("avx512_bf16"), the AMX tile chain ("amx");
+# "-portable" runs the same instruction's portable C definition (the same bits, on any CPU).
+BF16_PATHS = ("emulated", "avx512_bf16", "avx512_bf16-portable", "amx", "amx-portable")
+
+
 def bf16_args(bf16, dtype, where):
-    """The ``bf16`` flag: a bool, and True only for float32 operands (bfloat16 rounds float32)."""
-    bf16 = flag(bf16, "bf16", where)
+    """The ``bf16`` argument: False; True (bf16 operands, the tier's own arithmetic: emulated in
+    loops and vectorized, the process's path, ``nnx.precision.bf16_path()``, in the compiled tier);
+    or a path name of BF16_PATHS, whose arithmetic every tier then follows. Only for float32
+    operands (bfloat16 rounds float32)."""
+    if isinstance(bf16, str):
+        if bf16 not in BF16_PATHS:
+            raise ValueError(f"{where}: bf16: expected a bool or one of {', '.join(BF16_PATHS)}, got {bf16!r}")
+    else:
+        bf16 = flag(bf16, "bf16", where)
     if bf16 and np.dtype(dtype) != np.float32:
-        raise TypeError(f"{where}: bf16=True needs float32 operands, got {np.dtype(dtype)}")
+        raise TypeError(f"{where}: bf16={bf16!r} needs float32 operands, got {np.dtype(dtype)}")
     return bf16
+
+
+def bf16_arithmetic(bf16):
+    """"emulated", "dp" (vdpbf16ps's pair chain) or "amx" (tdpbf16ps's): what a reference tier
+    computes for a checked ``bf16`` argument that is not False."""
+    if bf16 is True or bf16 == "emulated":
+        return "emulated"
+    return "dp" if bf16.startswith("avx512_bf16") else "amx"
 
 
 def round_bf16_args(x):

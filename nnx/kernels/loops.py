@@ -29,8 +29,10 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
         Added to every row (the fused epilogue of ``Linear``).
     relu : bool
         Apply ReLU (``0 if v <= 0 else v``) to the result (``Linear`` followed by ``ReLU``).
-    bf16 : bool
-        Round ``a`` and ``b`` to bfloat16 first (float32 only): ``nnx.autocast``'s arithmetic.
+    bf16 : bool or str
+        True: round ``a`` and ``b`` to bfloat16 first (float32 only), ``nnx.autocast``'s
+        arithmetic, with float32 sums. A path name (``"avx512_bf16"``, ``"amx"``, or their
+        ``"-portable"`` twins; ``"emulated"`` is True): that instruction's arithmetic, below.
 
     Returns
     -------
@@ -38,9 +40,12 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
-    if _args.bf16_args(bf16, a.dtype, "gemm"):
+    bf16 = _args.bf16_args(bf16, a.dtype, "gemm")
+    if bf16:
         a, b = round_bf16(a), round_bf16(b)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
+    if bf16 and _args.bf16_arithmetic(bf16) != "emulated":
+        return _bf16_chain_gemm(a, b, trans_a, trans_b, c, beta, bias, relu, _args.bf16_arithmetic(bf16))
     for i in range(m):
         for j in range(n):
             acc = 0.0
@@ -70,6 +75,82 @@ def round_bf16(x, *, n_threads=None):
             u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
         bits_y[i] = u
     return y
+
+
+# ---- the arithmetic of the bf16 instructions (nnx_bf16ops.h), one number at a time ------------
+def _bits(v):
+    return int(np.float32(v).view(np.uint32))
+
+
+def _daz(v):
+    """A denormal float32 (exponent bits all zero) reads as a zero of its sign."""
+    return math.copysign(0.0, v) if _bits(v) & 0x7F800000 == 0 else float(v)
+
+
+def _ftz_round(s):
+    """A Python float (double) rounded to float32, nearest even; a result that is tiny after
+    rounding, as if the exponent range were unbounded, becomes a zero of its sign."""
+    with np.errstate(over="ignore"):
+        if not abs(s) < 2.0 ** -100:
+            return np.float32(s)
+        scaled = np.float32(s * 2.0 ** 64)  # into float32's normal range: 24 bits, then compare
+    if abs(scaled) < 2.0 ** -62:
+        return np.float32(math.copysign(0.0, scaled))
+    return np.float32(float(scaled) * 2.0 ** -64)
+
+
+def _quiet(v):
+    return np.uint32(_bits(v) | 0x400000).view(np.float32)
+
+
+def _bf16_fma(a, b, c):
+    """fma(a, b, c) with DAZ inputs and an FTZ result; a NaN operand gives the first NaN, quieted.
+    The product of two bf16 values is exact in a double, and the double sum rounds once more to
+    float32 without a double-rounding error (53 >= 2 * 24 + 2 bits)."""
+    for v in (a, b, c):
+        if math.isnan(v):
+            return _quiet(v)
+    return _ftz_round(_daz(a) * _daz(b) + _daz(c))
+
+
+def _bf16_add(a, b):
+    """a + b with DAZ inputs and an FTZ result (tdpbf16ps's last two steps)."""
+    for v in (a, b):
+        if math.isnan(v):
+            return _quiet(v)
+    return _ftz_round(_daz(a) + _daz(b))
+
+
+def _bf16_chain_gemm(a, b, trans_a, trans_b, c, beta, bias, relu, arithmetic):
+    """The bf16 kernels' arithmetic on bf16-rounded a and b (see ``vectorized._bf16_chain_gemm``):
+    each element's accumulator starts at beta * c and takes K's pairs in order."""
+    m, n = c.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    mult = 2 if arithmetic == "dp" else 32
+    kp = -(-k // mult) * mult
+
+    def ab(i, j, p):  # op(A)[i, p], op(B)[p, j], zeros past K
+        if p >= k:
+            return 0.0, 0.0
+        return float(a[p, i] if trans_a else a[i, p]), float(b[j, p] if trans_b else b[p, j])
+
+    for i in range(m):
+        for j in range(n):
+            acc = np.float32(0.0) if beta == 0.0 else c[i, j] if beta == 1.0 else np.float32(c[i, j] * np.float32(beta))
+            if arithmetic == "dp":
+                for p in range(0, kp, 2):  # the odd element of the pair first
+                    (a0, b0), (a1, b1) = ab(i, j, p), ab(i, j, p + 1)
+                    acc = _bf16_fma(a0, b0, _bf16_fma(a1, b1, acc))
+            else:
+                for k0 in range(0, kp, 32):  # one tdpbf16ps: 16 pairs, even and odd sums apart
+                    e = o = np.float32(0.0)
+                    for p in range(k0, k0 + 32, 2):
+                        (a0, b0), (a1, b1) = ab(i, j, p), ab(i, j, p + 1)
+                        e, o = _bf16_fma(a0, b0, e), _bf16_fma(a1, b1, o)
+                    acc = _bf16_add(acc, _bf16_add(e, o))
+            v = np.float32(acc + bias[j]) if bias is not None else acc
+            c[i, j] = 0.0 if relu and v <= 0 else v
+    return c
 
 
 def relu_forward(x, *, n_threads=None):
@@ -230,6 +311,9 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=No
     """y[n, o] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j] + b[o]
     (then ReLU, ``0 if v <= 0 else v``, with ``relu=True``: the fused epilogue of Conv2d+ReLU).
     With ``bf16=True`` x and w are rounded to bfloat16 first, and the cache keeps them rounded.
+    With a bf16 path's name (``"avx512_bf16"``, ...) the sum is that instruction's, as its GEMM
+    computes it on the column matrix (``gemm(w2, im2col(x), bf16=path)`` + b): terms in (c, i, j)
+    order, paired; the backward likewise (dx = col2im(W^T dY), dw = dY cols^T).
 
     Returns
     -------
@@ -238,6 +322,8 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=No
     """
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
     bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
+    if bf16 and _args.bf16_arithmetic(bf16) != "emulated":
+        return _bf16_conv_forward(x, w, b, (sh, sw), (ph, pw), (oh, ow), relu, bf16)
     if bf16:
         x, w = round_bf16(x), round_bf16(w)
     n, c, h, wd = x.shape
@@ -264,6 +350,9 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
     db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
+    if cache.bf16 and _args.bf16_arithmetic(cache.bf16) != "emulated":
+        dx, dw = _bf16_conv_backward(dy, cache, input_grad)
+        return dx, dw, db
     if cache.bf16:
         dy = round_bf16(dy)
     (sh, sw), (ph, pw), (oh, ow) = cache.stride, cache.pad, cache.out_hw
@@ -285,6 +374,36 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
                                     if input_grad:
                                         dx[ni, ci, yi, xi] += g * w[o, ci, i, j]
     return dx, dw, db
+
+
+def _bf16_conv_forward(x, w, b, stride, pad, out_hw, relu, path):
+    """conv2d_forward in a bf16 path's arithmetic: the GEMM W (OC, C*KH*KW) x cols, + b, ReLU."""
+    n, oc = x.shape[0], w.shape[0]
+    cols = im2col(x, w.shape[2], w.shape[3], stride, pad)
+    y2 = gemm(w.reshape(oc, -1), cols, bias=None, bf16=path)  # (OC, N*OH*OW)
+    y = np.zeros((n, oc) + out_hw, dtype=x.dtype)
+    for ni in range(n):
+        for o in range(oc):
+            for yo in range(out_hw[0]):
+                for xo in range(out_hw[1]):
+                    v = y2[o, (ni * out_hw[0] + yo) * out_hw[1] + xo]
+                    v = np.float32(v + b[o]) if b is not None else v
+                    y[ni, o, yo, xo] = 0.0 if relu and v <= 0 else v
+    return y, _args.ConvCache(x, w, b is not None, stride, pad, out_hw, bf16=path)
+
+
+def _bf16_conv_backward(dy, cache, input_grad):
+    """dx = col2im(W^T dY) and dw = dY cols^T in a bf16 path's arithmetic."""
+    w = cache.w
+    oc = w.shape[0]
+    dy2 = np.ascontiguousarray(dy.transpose(1, 0, 2, 3).reshape(oc, -1))
+    cols = im2col(cache.x, w.shape[2], w.shape[3], cache.stride, cache.pad)
+    dw = gemm(dy2, cols, trans_b=True, bf16=cache.bf16).reshape(w.shape)
+    dx = None
+    if input_grad:
+        dcols = gemm(w.reshape(oc, -1), dy2, trans_a=True, bf16=cache.bf16)
+        dx = col2im(dcols, cache.x.shape, w.shape[2], w.shape[3], cache.stride, cache.pad)
+    return dx, dw
 
 
 def maxpool2d_forward(x, k, stride=None, *, n_threads=None):

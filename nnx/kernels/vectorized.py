@@ -14,13 +14,18 @@ __all__ = list(KERNELS)
 def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False,
          n_threads=None):
     """C := op(A) op(B) + beta C [+ bias] [then ReLU] (NumPy matmul, i.e. its BLAS; with
-    ``bf16=True`` on the bf16-rounded operands, whose products float32 holds exactly).
+    ``bf16=True`` on the bf16-rounded operands, whose products float32 holds exactly; with a
+    path name, that instruction's arithmetic, below).
 
     See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
-    if _args.bf16_args(bf16, a.dtype, "gemm"):
+    bf16 = _args.bf16_args(bf16, a.dtype, "gemm")
+    if bf16 and _args.bf16_arithmetic(bf16) != "emulated":
+        return _bf16_chain_gemm(a.T if trans_a else a, b.T if trans_b else b, out, beta, bias, relu,
+                                _args.bf16_arithmetic(bf16))
+    if bf16:
         a, b = round_bf16(a), round_bf16(b)
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
@@ -51,6 +56,85 @@ def round_bf16(x, *, n_threads=None):
     if nan.any():
         rounded[nan] = (u[nan] | np.uint32(0x00400000)) & np.uint32(0xFFFF0000)
     return rounded.view(np.float32)
+
+
+# ---- the arithmetic of the bf16 instructions (nnx_bf16ops.h), on whole arrays -----------------
+_U = np.uint32
+
+
+def _daz(x):
+    """A denormal float32 reads as a zero of its sign."""
+    u = x.view(_U)
+    return np.where((u & _U(0x7F800000)) == 0, u & _U(0x80000000), u).view(np.float32)
+
+
+def _ftz_round(s):
+    """float64 -> float32, nearest even, a result tiny after rounding (unbounded exponent) flushed
+    to a zero of its sign: the value scaled by 2^64 into float32's normal range decides."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = (s * 2.0 ** 64).astype(np.float32)
+        tiny = np.where(np.abs(scaled) < np.float32(2.0 ** -62), np.copysign(np.float32(0), scaled),
+                        scaled * np.float32(2.0 ** -64))
+        return np.where(np.abs(s) < 2.0 ** -100, tiny, s.astype(np.float32))
+
+
+def _first_nan(out, *operands):
+    """Where an operand is NaN, the first such operand, quieted (x86's NaN rule)."""
+    for x in reversed(operands):
+        out = np.where(np.isnan(x), (x.view(_U) | _U(0x400000)).view(np.float32), out)
+    return out
+
+
+def _bf16_fma(a, b, c):
+    """fma(a, b, c) of vdpbf16ps / tdpbf16ps: DAZ inputs, one rounding (the product of two bf16
+    values is exact in float64, and rounding float64 then float32 is a single rounding here:
+    Figueroa's 2p + 2 bound), FTZ result."""
+    a, b, c = np.broadcast_arrays(a, b, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = _daz(a).astype(np.float64) * _daz(b).astype(np.float64) + _daz(c).astype(np.float64)
+    return _first_nan(_ftz_round(s), a, b, c)
+
+
+def _bf16_add(a, b):
+    """a + b of tdpbf16ps's last steps: DAZ inputs, FTZ result."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = _daz(a).astype(np.float64) + _daz(b).astype(np.float64)
+    return _first_nan(_ftz_round(s), a, b)
+
+
+def _bf16_chain_gemm(opa, opb, out, beta, bias, relu, arithmetic):
+    """C := op(A) op(B) (+ beta C) [+ bias] [ReLU] as the compiled bf16 kernels compute it: one
+    accumulator per element, started at beta C, carried over K's pairs in order ("dp": per pair
+    acc = fma(a_even, b_even, fma(a_odd, b_odd, acc)); "amx": per 16 pairs, e and o summed from 0
+    over the even and odd halves, acc = acc + (e + o)); K padded with zeros to 2 (dp) or 32 (amx)
+    elements; then bias and ReLU in float32."""
+    m, n = opa.shape[0], opb.shape[1]
+    mult = 2 if arithmetic == "dp" else 32
+    kp = -(-opa.shape[1] // mult) * mult
+    a = np.pad(round_bf16(np.ascontiguousarray(opa)), ((0, 0), (0, kp - opa.shape[1])))
+    b = np.pad(round_bf16(np.ascontiguousarray(opb)), ((0, kp - opb.shape[0]), (0, 0)))
+    if beta == 0.0:
+        acc = np.zeros((m, n), np.float32)
+    else:
+        acc = out.copy() if beta == 1.0 else out * np.float32(beta)
+    if arithmetic == "dp":
+        for p in range(0, kp, 2):
+            acc = _bf16_fma(a[:, p, None], b[None, p], _bf16_fma(a[:, p + 1, None], b[None, p + 1], acc))
+    else:
+        for k0 in range(0, kp, 32):
+            e = o = np.zeros((m, n), np.float32)
+            for p in range(k0, k0 + 32, 2):
+                e = _bf16_fma(a[:, p, None], b[None, p], e)
+                o = _bf16_fma(a[:, p + 1, None], b[None, p + 1], o)
+            acc = _bf16_add(acc, _bf16_add(e, o))
+    if bias is not None:
+        acc = acc + bias
+    if relu:
+        acc = np.where(acc <= 0, np.float32(0), acc)
+    if out is None:
+        return acc
+    out[...] = acc
+    return out
 
 
 def relu_forward(x, *, n_threads=None):
@@ -156,16 +240,16 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
 
 def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None):
     """Convolution as im2col + one GEMM (cs231n's fast layer); caches the columns.
-    ``relu=True`` applies ReLU to the result, ``bf16=True`` rounds x and w to bfloat16 first
-    (see ``loops.conv2d_forward``)."""
+    ``relu=True`` applies ReLU to the result, ``bf16=True`` rounds x and w to bfloat16 first, a
+    bf16 path's name multiplies in its instruction's arithmetic (see ``loops.conv2d_forward``)."""
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
     bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
-    if bf16:
+    if bf16 and _args.bf16_arithmetic(bf16) == "emulated":
         x, w = round_bf16(x), round_bf16(w)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
     cols = im2col(x, kh, kw, (sh, sw), (ph, pw))
-    y = (w.reshape(oc, -1) @ cols).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+    y = _matmul(w.reshape(oc, -1), cols, bf16).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
         y = y + b.reshape(1, oc, 1, 1)
     y = np.ascontiguousarray(y)
@@ -181,15 +265,22 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     w = cache.w
     oc = w.shape[0]
     db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
-    if cache.bf16:
+    if cache.bf16 and _args.bf16_arithmetic(cache.bf16) == "emulated":
         dy = round_bf16(dy)
     dy2 = dy.transpose(1, 0, 2, 3).reshape(oc, -1)  # (OC, N*OH*OW)
-    dw = (dy2 @ cache.cols.T).reshape(w.shape)
+    dw = _matmul(dy2, cache.cols.T, cache.bf16).reshape(w.shape)
     dx = None
     if input_grad:
-        dx = col2im(w.reshape(oc, -1).T @ dy2, cache.x.shape, w.shape[2], w.shape[3],
+        dx = col2im(_matmul(w.reshape(oc, -1).T, dy2, cache.bf16), cache.x.shape, w.shape[2], w.shape[3],
                     cache.stride, cache.pad)
     return dx, dw, db
+
+
+def _matmul(a, b, bf16):
+    """a @ b; with a bf16 path's name, in that instruction's arithmetic (``_bf16_chain_gemm``)."""
+    if bf16 and _args.bf16_arithmetic(bf16) != "emulated":
+        return _bf16_chain_gemm(a, b, None, 0.0, None, False, _args.bf16_arithmetic(bf16))
+    return a @ b
 
 
 def maxpool2d_forward(x, k, stride=None, *, n_threads=None):

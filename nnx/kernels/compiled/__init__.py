@@ -12,6 +12,7 @@ kernel family then runs the code of that level (``include/nnx_clones.h``).
 
 import numpy as np
 
+from ... import precision
 from ..._config import resolve_threads
 from .. import _args, cpu
 from . import _cpu
@@ -59,17 +60,22 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     """C := op(A) op(B) + beta C [+ bias] [then ReLU], by nnx's blocked GEMM (no BLAS call).
 
     Packing handles the transposes; the bias and ReLU are applied to each tile while it is
-    still in registers; with ``bf16=True`` the packed panels are rounded to bfloat16 in cache.
+    still in registers. With ``bf16`` the packed panels are rounded to bfloat16 in cache, and the
+    emulated path multiplies them with the float32 kernels, a native path (or its portable twin)
+    with its instruction (``bf16_path``; True is the process's path).
     The summation order of every element is fixed, so the result does not depend on the
     thread count. See ``nnx.kernels.loops.gemm`` for the parameters.
     """
     a, b, m, n, k, out, beta = _args.gemm_args(a, b, trans_a, trans_b, out, beta)
     bias, relu = _args.gemm_epilogue_args(bias, relu, n, a.dtype)
-    bf16 = _args.bf16_args(bf16, a.dtype, "gemm")
+    bf16 = bf16_path(_args.bf16_args(bf16, a.dtype, "gemm"), "gemm")
     if m == 0 or n == 0 or k == 0:  # nothing to multiply: no packing
-        return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu)
+        return _vectorized.gemm(a, b, trans_a, trans_b, out, beta, bias=bias, relu=relu, bf16=bf16)
     c = np.empty((m, n), dtype=a.dtype) if out is None else out
     nt = _threads(n_threads, m * n * k, GEMM_PARALLEL_MIN_MACS)
+    if bf16 and bf16 != "emulated":  # a bf16 instruction's kernel (nnx_gemm_bf16.h), any shape
+        _gemm.gemm_bf16(a, b, c, trans_a, trans_b, beta, bias, relu, nt, _gemm.BF16_PATHS.index(bf16))
+        return c
     if m == 1 or n == 1:  # a matrix-vector product: no packing (4-10x faster than blocked)
         if bf16:  # no panels to round in: the operands once (each value is used once anyway)
             a, b = round_bf16(a, n_threads=nt), round_bf16(b, n_threads=nt)
@@ -77,6 +83,29 @@ def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, r
     else:
         _gemm.gemm_blocked(a, b, c, trans_a, trans_b, beta, bias, relu, nt, bf16)
     return c
+
+
+def bf16_path(bf16, where):
+    """A checked ``bf16`` argument as the path that runs: False, or a name of _args.BF16_PATHS
+    (True is the process's path, ``nnx.precision.bf16_path()``).
+
+    Raises
+    ------
+    ValueError
+        For a path this process cannot run (a native one above the CPU level in force).
+    """
+    if bf16 is False:
+        return False
+    name = precision.bf16_path() if bf16 is True else bf16
+    if name not in precision.bf16_paths():
+        raise ValueError(f"{where}: bf16={name!r}: this process runs at CPU level {cpu.cpu_level()}, whose bf16 "
+                         f"paths are {', '.join(precision.bf16_paths())}")
+    return name
+
+
+def _bf16_kernel(path):
+    """The bf16 kernel index (_gemm.BF16_PATHS) of a path that runs one, else 0 (float32 kernels)."""
+    return _gemm.BF16_PATHS.index(path) if path and path != "emulated" else 0
 
 
 def round_bf16(x, *, n_threads=None):
@@ -192,11 +221,14 @@ def col2im(cols, x_shape, kh, kw, stride, pad, *, n_threads=None):
 def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=None):
     """Convolution, per-sample im2col + tiled GEMM in nogil code; caches x (columns are
     recomputed in backward, which is cheaper than keeping them). The bias, and ReLU with
-    ``relu=True``, are applied in the copy-out epilogue. ``bf16=True`` rounds x and w first
-    (one pass over them, small beside the convolution's C*KH*KW products per output)."""
+    ``relu=True``, are applied in the copy-out epilogue. With ``bf16`` (True: the process's
+    path) the emulated path rounds x and w first (one pass over them, small beside the
+    convolution's C*KH*KW products per output) and runs the float32 kernels; a native path (or its
+    portable twin) multiplies with its bf16 kernel, which rounds while it packs, so the cache
+    keeps x and w as they came."""
     x, w, b, sh, sw, ph, pw, oh, ow, relu = _args.conv2d_forward_args(x, w, b, stride, pad, relu)
-    bf16 = _args.bf16_args(bf16, x.dtype, "conv2d_forward")
-    if bf16:
+    bf16 = bf16_path(_args.bf16_args(bf16, x.dtype, "conv2d_forward"), "conv2d_forward")
+    if bf16 == "emulated":  # a bf16 kernel rounds while it packs; the float32 one needs them rounded
         x, w = round_bf16(x, n_threads=n_threads), round_bf16(w, n_threads=n_threads)
     n = x.shape[0]
     oc, c, kh, kw = w.shape
@@ -207,7 +239,7 @@ def conv2d_forward(x, w, b, stride, pad, *, relu=False, bf16=False, n_threads=No
     y = np.empty((n, oc, oh, ow), dtype=x.dtype)
     nt = _threads(n_threads, y.size, PARALLEL_MIN_CONV_OUTPUTS)
     # stride 1 reads shifted views of the padded sample (no im2col), other strides im2col's columns
-    status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt)
+    status = _conv.conv2d_forward(x, wpad, bias, y, kh, kw, sh, sw, ph, pw, relu, nt, _bf16_kernel(bf16))
     _check_alloc(status, "conv2d_forward")
     return y, _args.ConvCache(x, w, b is not None, (sh, sw), (ph, pw), (oh, ow), bf16=bf16)
 
@@ -218,7 +250,8 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     dy, cache, input_grad = _args.conv2d_backward_args(dy, cache, input_grad)
     x, w = cache.x, cache.w
     db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None  # from dy as it came: bias is no GEMM operand
-    if cache.bf16:
+    bf16 = bf16_path(cache.bf16, "conv2d_backward")  # the forward's path
+    if bf16 == "emulated":
         dy = round_bf16(dy, n_threads=n_threads)
     (sh, sw), (ph, pw) = cache.stride, cache.pad
     n = x.shape[0]
@@ -229,13 +262,13 @@ def conv2d_backward(dy, cache, *, input_grad=True, n_threads=None):
     n_chunks = _round_up(n, _conv.CHUNK) // _conv.CHUNK
     # dW as (cols dY^T)^T through the tile GEMM when OC fills its 16-wide panels; otherwise the
     # dot-product kernel, which pads OC only to 4 (LeNet conv1, OC=6: 3.4x faster that way).
-    as_nn = oc % _conv.PANEL == 0 and ckk >= DW_TILES_MIN_CKK
+    as_nn = oc % _conv.PANEL == 0 and ckk >= DW_TILES_MIN_CKK and _bf16_kernel(bf16) == 0
     parts = np.empty((n_chunks, wt.shape[0], oc) if as_nn else
                      (n_chunks, _round_up(oc, _conv.NT_B), wt.shape[0]), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else x[:0]
     nt = _threads(n_threads, dy.size, PARALLEL_MIN_CONV_OUTPUTS)
     status = _conv.conv2d_backward(x, wt, dy, parts, as_nn, dx, bool(input_grad), kh, kw, sh, sw, ph, pw,
-                                   nt)
+                                   nt, _bf16_kernel(bf16))
     _check_alloc(status, "conv2d_backward")
     # Chunk partials added in chunk order: the same sums in the same order for any thread count.
     total = np.add.reduce(parts, axis=0)

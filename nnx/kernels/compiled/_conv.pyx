@@ -19,8 +19,13 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
+cdef extern from "nnx_gemm_bf16.h" nogil:
+    unsigned int* nnx_bf16_alloc(Py_ssize_t words)
+
 from ._tiles cimport (NNX_MR, NNX_NR, NNX_NT_B, NNX_PANEL, nnx_gemm_ncols_f32, nnx_gemm_nt_f32,
                       nnx_gemm_nt_f64, nnx_gemm_tiles_f32, nnx_gemm_tiles_f64)
+from ._bf16gemm cimport (NNX_BF16_NPATHS, nnx_bf16_abuf_words, nnx_bf16_bbuf_words, nnx_bf16_kernels,
+                         nnx_bf16_operand)
 from ._level cimport nnx_clone_name, nnx_set_level
 
 MR = NNX_MR  # row multiple the callers pad W (forward) and W^T (backward) to
@@ -58,6 +63,12 @@ cdef _check_padding(Py_ssize_t w_rows, Py_ssize_t ckk_or_oc, Py_ssize_t oc, Py_s
                          f"C*kh*kw={ckk} (dw_as_nn={dw_as_nn})")
 
 
+cdef _check_bf16(int bf16, bint is_float):
+    """A bf16 kernel index must name a built kernel, and only float32 data is rounded to bf16."""
+    if bf16 and (not is_float or not (1 <= bf16 < NNX_BF16_NPATHS) or nnx_bf16_kernels[bf16].gemm == NULL):
+        raise ValueError(f"conv: bf16 kernel {bf16} is not built or the data is not float32")
+
+
 cdef inline int _gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
                       const Py_ssize_t* aoff, const floating* b, Py_ssize_t ldb,
                       const Py_ssize_t* boff, floating* c, Py_ssize_t ldc,
@@ -65,6 +76,19 @@ cdef inline int _gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* 
     if floating is float:
         return nnx_gemm_tiles_f32(m, n, k, a, lda, aoff, b, ldb, boff, c, ldc, accumulate)
     return nnx_gemm_tiles_f64(m, n, k, a, lda, aoff, b, ldb, boff, c, ldc, accumulate)
+
+
+cdef inline void _bf16(int path, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t rsa,
+                       const float* b, Py_ssize_t rsb, Py_ssize_t csb, const Py_ssize_t* bro,
+                       const Py_ssize_t* bco, float* c, Py_ssize_t ldc, int load_c, unsigned int* abuf,
+                       unsigned int* bbuf) noexcept nogil:
+    """C (m x n, ldc) := [C +] A (m x k, rows rsa apart) B (k x n: element (q, j) at
+    b[row(q) + col(j)], row(q) = bro[q] or q * rsb, col(j) = bco[j] or j * csb) by the bf16 kernel
+    of path ``path`` (nnx_gemm_bf16.h): both operands rounded to bf16 as they are packed."""
+    cdef nnx_bf16_operand A, B
+    A.x, A.rs, A.cs, A.ro, A.co = a, rsa, 1, NULL, NULL
+    B.x, B.rs, B.cs, B.ro, B.co = b, rsb, csb, bro, bco
+    nnx_bf16_kernels[path].gemm(m, n, k, A, B, c, ldc, load_c, NULL, 0, abuf, bbuf)
 
 
 cdef inline void _gemm_nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
@@ -235,10 +259,12 @@ cdef Py_ssize_t* _offsets(bint wide, Py_ssize_t rows, Py_ssize_t c, Py_ssize_t k
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
                    const floating[::1] bias, floating[:, :, :, ::1] y, int kh, int kw, int sh,
-                   int sw, int ph, int pw, bint relu, int n_threads):
+                   int sw, int ph, int pw, bint relu, int n_threads, int bf16=0):
     """y[n] := W cols_n + b [then ReLU]. ``wpad`` is W as (round_up(OC, MR), C*kh*kw), zero rows
     appended; ``bias`` has OC entries (zeros when the layer has none). Stride 1 reads the wide
-    layout (above), other strides im2col's columns. Returns 0, or -1 if out of memory."""
+    layout (above), other strides im2col's columns. ``bf16`` (float32 only): the index of a bf16
+    kernel (_gemm.BF16_PATHS, 1-4) that computes W cols_n, x and W rounded as it packs them; 0:
+    the float32 tile GEMM. Returns 0, or -1 if out of memory."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3]
     cdef Py_ssize_t ocp = wpad.shape[0], ckk = wpad.shape[1], hp = h + 2 * ph, wp = w + 2 * pw
@@ -256,22 +282,33 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
     cdef int failed = 0
     cdef int* fail = &failed  # written through a pointer: a shared flag, not a private copy
     cdef Py_ssize_t* offs
+    cdef unsigned int* abuf
+    cdef unsigned int* bbuf
+    cdef Py_ssize_t awords = nnx_bf16_abuf_words(bf16, oc, ckk) if bf16 else 1
+    cdef Py_ssize_t bwords = nnx_bf16_bbuf_words(bf16, nb, ckk) if bf16 else 1
     _check_padding(ocp, oc, oc, ckk, None, False)
+    _check_bf16(bf16, floating is float)
     with nogil, parallel(num_threads=n_threads):
         xb = <floating*> calloc(blen, sizeof(floating))  # borders / padded columns stay 0
         out = <floating*> malloc(ocp * nb * sizeof(floating))
         offs = _offsets(wide, ckk, c, kh, kw, hp, wp)
-        if xb == NULL or out == NULL or offs == NULL:
+        abuf = nnx_bf16_alloc(awords)
+        bbuf = nnx_bf16_alloc(bwords)
+        if xb == NULL or out == NULL or offs == NULL or abuf == NULL or bbuf == NULL:
             fail[0] = 1
         for s in prange(n, schedule='static'):
-            if xb == NULL or out == NULL or offs == NULL:
+            if xb == NULL or out == NULL or offs == NULL or abuf == NULL or bbuf == NULL:
                 continue
             if wide:
                 _load_padded(&x[s, 0, 0, 0], c, h, w, ph, pw, hp, wp, xb)
             else:
                 _im2col_sample(&x[s, 0, 0, 0], c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, xb, nb)
-            if _gemm(ocp, nb, ckk, &wpad[0, 0], ckk, NULL, xb, 0 if wide else nb, offs if wide else NULL,
-                     out, nb, 0):
+            if floating is float:
+                if bf16:
+                    _bf16(bf16, oc, nb, ckk, &wpad[0, 0], ckk, xb, nb, 1, offs if wide else NULL, NULL,
+                          out, nb, 0, abuf, bbuf)
+            if not bf16 and _gemm(ocp, nb, ckk, &wpad[0, 0], ckk, NULL, xb, 0 if wide else nb,
+                                  offs if wide else NULL, out, nb, 0):
                 fail[0] = 1
                 continue
             for o in range(oc):
@@ -284,13 +321,15 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wpad,
         free(xb)
         free(out)
         free(offs)
+        free(abuf)
+        free(bbuf)
     return -1 if failed else 0
 
 
 def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
                     const floating[:, :, :, ::1] dy, floating[:, :, ::1] dw_parts, bint dw_as_nn,
                     floating[:, :, :, ::1] dx, bint input_grad, int kh, int kw, int sh, int sw,
-                    int ph, int pw, int n_threads):
+                    int ph, int pw, int n_threads, int bf16=0):
     """Weight-gradient partials per chunk of CHUNK samples, and dx when ``input_grad``.
 
     Two forms of dW_chunk = sum_n dY_n cols_n^T, chosen by the caller:
@@ -299,7 +338,9 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
     - otherwise dw_parts[k] is dW, (round_up(OC, NT_B) x round_up(C*kh*kw, MR)), from the
       dot-product kernel -- no padding of a small OC up to 16 (LeNet's 6 channels).
     dx[n] := col2im(W^T dY_n) (stride 1: one add per row of the wide layout). ``wt`` is W^T as
-    (round_up(C*kh*kw, MR), OC), zero rows appended. Returns 0, or -1 if out of memory.
+    (round_up(C*kh*kw, MR), OC), zero rows appended. ``bf16`` (float32 only, not with dw_as_nn):
+    the index of a bf16 kernel (_gemm.BF16_PATHS, 1-4) for dW = dY_n cols_n^T and W^T dY_n, the
+    operands rounded as it packs them; 0: the float32 kernels. Returns 0, or -1 if out of memory.
     """
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
@@ -324,7 +365,16 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
     cdef int failed = 0
     cdef int* fail = &failed
     cdef Py_ssize_t* offs
+    cdef unsigned int* abuf
+    cdef unsigned int* bbuf
+    cdef Py_ssize_t awords = 1, bwords = 1
+    if bf16:  # the scratch of the larger of dW's and dx's GEMMs
+        awords = max(nnx_bf16_abuf_words(bf16, ocp, nb), nnx_bf16_abuf_words(bf16, ckk, oc))
+        bwords = max(nnx_bf16_bbuf_words(bf16, ckkp, nb), nnx_bf16_bbuf_words(bf16, nb, oc))
     _check_padding(ckkp, ckk, oc, ckk, dw_parts, dw_as_nn)
+    _check_bf16(bf16, floating is float)
+    if bf16 and dw_as_nn:
+        raise ValueError("conv2d_backward: a bf16 kernel computes dW as dY cols^T (dw_as_nn=False)")
     with nogil, parallel(num_threads=n_threads):
         xb = <floating*> calloc(blen, sizeof(floating))             # borders / padding stay 0
         dcols = <floating*> malloc(ckkp * nb * sizeof(floating))
@@ -332,10 +382,14 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
         dybt = <floating*> calloc(kt * ocq if dw_as_nn else 1, sizeof(floating))
         dxp = <floating*> malloc((blen if wide else 1) * sizeof(floating))
         offs = _offsets(wide, ckkp, c, kh, kw, hp, wp)
-        if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL:
+        abuf = nnx_bf16_alloc(awords)
+        bbuf = nnx_bf16_alloc(bwords)
+        if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL \
+                or abuf == NULL or bbuf == NULL:
             fail[0] = 1
         for k in prange(n_chunks, schedule='static'):
-            if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL:
+            if xb == NULL or dxp == NULL or dyb == NULL or dybt == NULL or dcols == NULL or offs == NULL \
+                    or abuf == NULL or bbuf == NULL:
                 continue
             first = 1
             for s in range(k * chunk, min(n, (k + 1) * chunk)):
@@ -353,7 +407,13 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
                         if dw_as_nn:
                             for ox in range(rlen):
                                 dybt[(oy * rs + ox) * ocq + o] = src[ox]
-                if dw_as_nn:
+                if floating is float:
+                    if bf16:  # dW += dY_n cols_n^T (column r of cols^T is a row of xb), padding included
+                        _bf16(bf16, ocp, ckkp, nb, dyb, nb, xb, 1, nb, NULL, offs if wide else NULL,
+                              &dw_parts[k, 0, 0], ckkp, 0 if first else 1, abuf, bbuf)
+                if bf16:
+                    pass
+                elif dw_as_nn:
                     if _gemm(ckkp, ocq, kt, xb, 0 if wide else nb, offs if wide else NULL, dybt, ocq, NULL,
                              &dw_parts[k, 0, 0], ocq, 0 if first else 1):
                         fail[0] = 1
@@ -363,7 +423,11 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
                 first = 0
                 if not input_grad:
                     continue
-                if _gemm(ckkp, nb, oc, &wt[0, 0], oc, NULL, dyb, nb, NULL, dcols, nb, 0):
+                if floating is float:
+                    if bf16:
+                        _bf16(bf16, ckk, nb, oc, &wt[0, 0], oc, dyb, nb, 1, NULL, NULL, dcols, nb, 0, abuf,
+                              bbuf)
+                if not bf16 and _gemm(ckkp, nb, oc, &wt[0, 0], oc, NULL, dyb, nb, NULL, dcols, nb, 0):
                     fail[0] = 1
                     continue
                 if not wide:
@@ -384,6 +448,8 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
         free(dybt)
         free(dcols)
         free(offs)
+        free(abuf)
+        free(bbuf)
     return -1 if failed else 0
 
 

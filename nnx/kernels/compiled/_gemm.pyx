@@ -14,6 +14,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from ._bf16gemm cimport NNX_BF16_NPATHS, nnx_bf16_gemm_t, nnx_bf16_kernels, nnx_bf16_operand
 from ._level cimport nnx_set_level
 
 cdef extern from "nnx_blocked.h" nogil:
@@ -41,6 +42,15 @@ cdef extern from "nnx_blocked.h" nogil:
 
 cdef extern from "nnx_bf16.h" nogil:
     void nnx_round_bf16_f32(const float* x, float* y, Py_ssize_t n)
+
+# The bf16 paths, by the index nnx_gemm_bf16.h gives them (0: the float32 GEMM on rounded panels)
+BF16_PATHS = tuple(nnx_bf16_kernels[i].name.decode() for i in range(NNX_BF16_NPATHS))
+
+
+def bf16_path_built(int path):
+    """Whether this build has the kernels of bf16 path ``path`` (an index into BF16_PATHS)."""
+    return path == 0 or (0 <= path < NNX_BF16_NPATHS and nnx_bf16_kernels[path].gemm != NULL)
+
 
 # Cache blocking (elements). KC x NR of packed B (the micro-panel reused by every row panel)
 # should sit in L1, MC x KC of packed A in L2, KC x NC of packed B in L2/L3; see
@@ -147,6 +157,24 @@ def _buffers(dtype, Py_ssize_t threads, Py_ssize_t per_thread):
     return buf
 
 
+cdef void _grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t mp, Py_ssize_t np_, Py_ssize_t nc_panels,
+                int n_threads, Py_ssize_t* pm, Py_ssize_t* pn) noexcept:
+    """The macro-tile grid (pm x pn parts of mp row and np_ column panels): column blocks of at
+    most nc_panels panels, split further until every thread has work and the parts divide evenly.
+    Each column part re-packs A (m x k values), each row part re-packs B (k x n), so the split goes
+    along the dimension whose extra copy is the smaller one: rows when n < m, columns otherwise.
+    Measured on 2 threads against splitting columns (medians of 30 alternating runs): the MLP's
+    weight gradients 784x128 @ 128x512 10% and 512x128 @ 128x256 12% faster, 3136x128 @ 128x128 20%."""
+    pm[0], pn[0] = 1, _cdiv(np_, nc_panels)
+    while pm[0] * pn[0] < n_threads or (pm[0] * pn[0] % n_threads and pm[0] * pn[0] < 4 * n_threads):
+        if pm[0] < mp and (n < m or pn[0] >= np_):
+            pm[0] += 1
+        elif pn[0] < np_:
+            pn[0] += 1
+        else:
+            break
+
+
 def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, bint trans_a,
                  bint trans_b, double beta, const floating[::1] bias, bint relu, int n_threads,
                  bint bf16=False):
@@ -192,21 +220,8 @@ def gemm_blocked(const floating[:, :] a, const floating[:, :] b, floating[:, ::1
         raise ValueError("gemm_blocked: inconsistent shapes")
     if bf16 and floating is not float:
         raise TypeError("gemm_blocked: bf16 needs float32 operands")
-    # Macro-tile grid: column blocks of at most NC columns, split further until every thread
-    # has work and the parts divide evenly. Each column part re-packs A (m x k values), each
-    # row part re-packs B (k x n), so the split goes along the dimension whose extra copy is
-    # the smaller one: rows when n < m, columns otherwise. Measured on 2 threads against
-    # splitting columns (medians of 30 alternating runs): the MLP's weight gradients
-    # 784x128 @ 128x512 10% and 512x128 @ 128x256 12% faster, 3136x128 @ 128x128 20%.
     mp, np_ = _cdiv(m, mr), _cdiv(n, nr)
-    pm, pn = 1, _cdiv(np_, NC // nr)
-    while pm * pn < n_threads or (pm * pn % n_threads and pm * pn < 4 * n_threads):
-        if pm < mp and (n < m or pn >= np_):
-            pm += 1
-        elif pn < np_:
-            pn += 1
-        else:
-            break
+    _grid(m, n, mp, np_, NC // nr, n_threads, &pm, &pn)
     items = pm * pn
     t = min(n_threads, items)
     # per thread: packed A (MC x KC) then packed B (KC x NC), both starting on 64-byte lines
@@ -313,3 +328,66 @@ def set_level(int level):
 def variants():
     """Which code each kernel family of this module runs at the level in force."""
     return {"gemm": "blocked GEMM, micro-kernel " + nnx_uk_name.decode()}
+
+
+def gemm_bf16(const float[:, :] a, const float[:, :] b, float[:, ::1] c, bint trans_a, bint trans_b,
+              double beta, const float[::1] bias, bint relu, int n_threads, int path):
+    """c := op(a) op(b) + beta c [+ bias] [ReLU] by the bf16 kernel ``path`` (1-4, BF16_PATHS):
+    the operands rounded to bf16 while they are packed, float32 accumulation, the arithmetic of
+    that instruction (nnx_gemm_bf16.h). The same macro-tile grid as gemm_blocked; every element
+    is one accumulator carried through K in order, so the result does not depend on threads."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef nnx_bf16_operand A, B, As, Bs
+    cdef Py_ssize_t mr, nr, KC, MC, NC, mp, np_, pm, pn, items, w, i, j, r0, r1, c0, c1, t, i_, j_
+    cdef unsigned int* abuf
+    cdef unsigned int* bbuf
+    cdef const float* bias_p = &bias[0] if bias is not None else NULL
+    cdef float* cp = &c[0, 0]
+    cdef nnx_bf16_gemm_t kernel
+    cdef int load_c = beta != 0.0
+    if not (1 <= path < NNX_BF16_NPATHS) or nnx_bf16_kernels[path].gemm == NULL:
+        raise ValueError(f"gemm_bf16: bf16 path {path} is not built")
+    if (b.shape[1] if trans_b else b.shape[0]) != k or (a.shape[1] if trans_a else a.shape[0]) != m \
+            or (b.shape[0] if trans_b else b.shape[1]) != n or k < 1 or m < 1 or n < 1 \
+            or (bias is not None and bias.shape[0] != n):
+        raise ValueError("gemm_bf16: inconsistent shapes")
+    A.x, A.rs, A.cs, A.ro, A.co = &a[0, 0], a.strides[0] // 4, a.strides[1] // 4, NULL, NULL
+    B.x, B.rs, B.cs, B.ro, B.co = &b[0, 0], b.strides[0] // 4, b.strides[1] // 4, NULL, NULL
+    if trans_a:
+        A.rs, A.cs = A.cs, A.rs
+    if trans_b:
+        B.rs, B.cs = B.cs, B.rs
+    kernel = nnx_bf16_kernels[path].gemm
+    mr, nr = nnx_bf16_kernels[path].mr, nnx_bf16_kernels[path].nr
+    KC, MC, NC = nnx_bf16_kernels[path].kc, nnx_bf16_kernels[path].mc, nnx_bf16_kernels[path].nc
+    if beta != 0.0 and beta != 1.0:  # the accumulators start at beta * C
+        for i_ in range(m):
+            for j_ in range(n):
+                cp[i_ * n + j_] *= <float>beta
+    mp, np_ = _cdiv(m, mr), _cdiv(n, nr)
+    _grid(m, n, mp, np_, NC // nr, n_threads, &pm, &pn)
+    items = pm * pn
+    t = min(n_threads, items)
+    # per thread, in 32-bit words: packed A (MC rows x KC/2 pairs), then packed B (KC/2 x NC)
+    per = (MC * KC // 2 + 16) // 16 * 16 + NC * KC // 2
+    scratch = _buffers(np.uint32, t, per)
+    cdef unsigned int[:, ::1] sv = scratch
+    cdef Py_ssize_t stride = sv.shape[1], shift = (-(<size_t>&sv[0, 0]) % 64) // 4
+    with nogil, parallel(num_threads=t):
+        abuf = &sv[0, 0] + shift + threadid() * stride
+        bbuf = abuf + (MC * KC // 2 + 16) // 16 * 16
+        for w in prange(items, schedule='static'):
+            i = w // pn
+            j = w % pn
+            r0 = mp * i // pm * mr
+            r1 = min(m, mp * (i + 1) // pm * mr)
+            c0 = np_ * j // pn * nr
+            c1 = min(n, np_ * (j + 1) // pn * nr)
+            As = A
+            As.x = A.x + r0 * A.rs
+            Bs = B
+            Bs.x = B.x + c0 * B.cs
+            kernel(r1 - r0, c1 - c0, k, As, Bs, cp + r0 * n + c0, n, load_c,
+                   bias_p + c0 if bias_p != NULL else NULL, relu, abuf, bbuf)
+    return 0

@@ -65,7 +65,7 @@ typedef struct {
 #include <unistd.h>
 #endif
 
-static uint64_t nnx_xgetbv0(void)
+static __attribute__((unused)) uint64_t nnx_xgetbv0(void)
 {
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -73,7 +73,7 @@ static uint64_t nnx_xgetbv0(void)
 }
 
 /* Ask Linux for the AMX tile data state (a per-process permission; idempotent). */
-static int nnx_request_amx(void)
+static __attribute__((unused)) int nnx_request_amx(void)
 {
 #if defined(__linux__) && defined(SYS_arch_prctl)
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
@@ -82,7 +82,7 @@ static int nnx_request_amx(void)
 #endif
 }
 
-static nnx_cpu_facts nnx_cpu_detect(void)
+static __attribute__((unused)) nnx_cpu_facts nnx_cpu_detect(void)
 {
     nnx_cpu_facts f;
     unsigned a, b, c, d, max_leaf, ext_leaf;
@@ -130,7 +130,7 @@ static nnx_cpu_facts nnx_cpu_detect(void)
     return f;
 }
 #else
-static nnx_cpu_facts nnx_cpu_detect(void)
+static __attribute__((unused)) nnx_cpu_facts nnx_cpu_detect(void)
 {
     nnx_cpu_facts f;
     memset(&f, 0, sizeof f);
