@@ -5,7 +5,10 @@ torch and OpenBLAS would all be alive, and a pool still spinning after its last 
 other framework's kernels on the second core; loading one also sets up thread counts and
 allocator state that the other would then inherit.
 
-usage: python _e2e_worker.py {nnx,torch} {mlp,lenet5,cnn} THREADS [SECONDS]
+usage: python _e2e_worker.py {nnx,torch}[-bf16] {mlp,lenet5,cnn} THREADS [SECONDS]
+
+``-bf16`` trains in mixed precision: nnx under ``nnx.autocast("bfloat16")`` (the bf16 path of the
+CPU level, or NNX_BF16_PATH), torch under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
 
 THREADS 0 leaves nnx's default (which adapts to other processes' load). With SECONDS, the figure
 is the throughput over that many seconds of steady training (after a 1 s warm-up), not the best
@@ -36,7 +39,9 @@ def build(nn, model_name):
     raise SystemExit(f"unknown model {model_name}")
 
 
-def nnx_step(model_name, threads):
+def nnx_step(model_name, threads, bf16=False):
+    import contextlib
+
     import nnx
 
     nnx.tune_malloc()  # first, before anything is allocated (bench/NOTES.md, "malloc tuning")
@@ -48,15 +53,18 @@ def nnx_step(model_name, threads):
 
     def step(xb, yb):
         opt.zero_grad()
-        loss = crit(m(xb), yb)
-        m.backward(crit.backward(), input_grad=False)
+        with nnx.autocast("bfloat16") if bf16 else contextlib.nullcontext():
+            loss = crit(m(xb), yb)
+            m.backward(crit.backward(), input_grad=False)
         opt.step()
         return loss
 
     return step, (lambda a: a), (lambda a: a)
 
 
-def torch_step(model_name, threads):
+def torch_step(model_name, threads, bf16=False):
+    import contextlib
+
     import torch
 
     torch.set_num_threads(threads)
@@ -66,7 +74,9 @@ def torch_step(model_name, threads):
 
     def step(xb, yb):
         opt.zero_grad()
-        loss = crit(m(xb), yb)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            out = m(xb)
+        loss = crit(out.float(), yb)
         loss.backward()
         opt.step()
         return loss.item()
@@ -88,7 +98,8 @@ def steady(step, X, Y, seconds):
 
 def main():
     fw, model_name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    step, conv_x, conv_y = (nnx_step if fw == "nnx" else torch_step)(model_name, threads)
+    fw, bf16 = fw.removesuffix("-bf16"), fw.endswith("-bf16")
+    step, conv_x, conv_y = (nnx_step if fw == "nnx" else torch_step)(model_name, threads, bf16)
     rng = np.random.default_rng(0)
     shape = (784,) if model_name == "mlp" else (1, 28, 28)
     X = conv_x(rng.random((BATCH * STEPS, *shape), dtype=np.float32))

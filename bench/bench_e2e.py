@@ -21,7 +21,8 @@ TITLES = {"mlp": "MLP 784-512-256-10", "lenet5": "LeNet-5", "cnn": "CNN 32@3x3-6
 
 
 def samples_per_s(framework, model, nthreads):
-    out = subprocess.run([sys.executable, str(WORKER), framework, model, str(nthreads)],
+    """``framework``: nnx, torch, or either with " bf16" (mixed precision, _e2e_worker.py)."""
+    out = subprocess.run([sys.executable, str(WORKER), framework.replace(" bf16", "-bf16"), model, str(nthreads)],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -45,6 +46,30 @@ def test_train(benchmark, model, nthreads):
     benchmark.extra_info["samples_per_s"] = runs
     if "torch" in runs:
         benchmark.extra_info["pair_ratios"] = [a / b for a, b in zip(runs["nnx"], runs["torch"], strict=True)]
+    assert all(v > 0 for vals in runs.values() for v in vals)
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet5"])
+def test_train_bf16(benchmark, model):
+    """Mixed precision (issue 24): nnx and torch in bf16 beside both in fp32, alternating, 2 threads."""
+    import nnx
+    try:
+        import torch  # noqa: F401
+        frameworks = ["nnx bf16", "torch bf16", "nnx", "torch"]
+    except ImportError:
+        frameworks = ["nnx bf16", "nnx"]
+    benchmark.group = f"e2e {TITLES[model]} train bf16 ({nnx.precision.bf16_path()}), batch 128, 2 thr"
+    runs = {fw: [] for fw in frameworks}
+
+    def one_round():
+        for fw in frameworks:
+            runs[fw].append(samples_per_s(fw, model, 2))
+
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["samples_per_s"] = runs
+    ref = "torch bf16" if "torch bf16" in runs else "nnx"
+    benchmark.extra_info["pair_ratios"] = [a / b for a, b in zip(runs["nnx bf16"], runs[ref], strict=True)]
+    benchmark.extra_info["pair_label"] = f"nnx bf16 / {ref} per round"
     assert all(v > 0 for vals in runs.values() for v in vals)
 
 

@@ -118,12 +118,17 @@ def e2e_table(info):
     """An e2e group's table: per framework, best and median samples/s over the alternating
     rounds; vs torch from the best of each and, per round, from the two neighbouring runs."""
     runs = info["samples_per_s"]  # {framework: [one value per round]}
-    out = ["| framework | best samples/s | median samples/s | vs torch (best) |", "|---|---:|---:|---:|"]
-    torch = max(runs["torch"]) if runs.get("torch") else None
+    refs = [r for r in ("torch", "torch bf16", "nnx") if runs.get(r) and ("nnx bf16" in runs or r != "nnx")]
+    out = ["| framework | best samples/s | median samples/s |" + "".join(f" vs {r} (best) |" for r in refs),
+           "|---|---:|---:|" + "---:|" * len(refs)]
     for fw, vals in runs.items():
         v = sorted(vals)
-        ratio = f"{max(v) / torch:.2f}x" if torch else "n/a"
-        out.append(f"| {fw} | {max(v):,.0f} | {v[len(v) // 2]:,.0f} | {ratio} |")
+        ratios = "".join(f" {max(v) / max(runs[r]):.2f}x |" for r in refs)
+        out.append(f"| {fw} | {max(v):,.0f} | {v[len(v) // 2]:,.0f} |{ratios}")
+    if not refs:
+        out[0] += " vs torch (best) |"
+        out[1] += "---:|"
+        out[2:] = [line + " n/a |" for line in out[2:]]
     pairs = sorted(info.get("pair_ratios") or [])
     if pairs:
         label = info.get("pair_label", "nnx / torch per round (each nnx run next to a torch run)")
@@ -164,7 +169,7 @@ def render_groups(groups, data, notes=True, source="make bench"):
         med = {impl_of(r): r["stats"]["median"] for r in rows}
         info = rows[0].get("extra_info", {})
         flops, nbytes = info.get("flops"), info.get("bytes")
-        refs = [r for r in ("vectorized", "torch", "loops") if r in best]
+        refs = [r for r in ("vectorized", "torch", "torch fp32", "cython fp32", "loops") if r in best]
         head = "| implementation | best | median |" + "".join(f" vs {r} |" for r in refs)
         head += (" GFLOP/s |" if flops else "") + (" GB/s |" if nbytes else "")
         out += [head, "|---|---:|---:|" + "---:|" * (len(refs) + bool(flops) + bool(nbytes))]

@@ -69,7 +69,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", default=None, help="folder with the MNIST IDX files (default $NNX_DATA_DIR)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=list(nnx.precision.PRECISIONS), default="fp32",
+                   help="bf16 (bfloat16): train under nnx.autocast('bfloat16'); fp32 (float32) is the default")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--val", action="store_true", help="hold out 5,000 training images and report on them")
     p.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="length of the schedule")
@@ -91,10 +92,12 @@ def main(argv=None):
     loader = nnx.datasets.DataLoader(X, y, batch_size=args.batch_size, rng=rng)
     total = args.epochs * len(loader)
     warmup = max(1, round(RECIPE["warmup_epochs"] * len(loader)))
-    print(f"{len(X)} train / {len(Xe)} {'validation' if args.val else 'test'}, LeNet-5, {args.precision}, "
+    prec = f"bf16 ({nnx.precision.bf16_path()})" if nnx.precision.PRECISIONS[args.precision] == "bf16" else "fp32"
+    print(f"{len(X)} train / {len(Xe)} {'validation' if args.val else 'test'}, LeNet-5, {prec}, "
           f"threads={nnx.get_num_threads()}, seed={args.seed}", flush=True)
     nnx.tune_malloc()  # as nnx.fit does: freed activations reused, not page-faulted back every step
-    precision = nnx.autocast("bfloat16") if args.precision == "bf16" else contextlib.nullcontext()
+    bf16 = nnx.precision.PRECISIONS[args.precision] == "bf16"
+    precision = nnx.autocast("bfloat16") if bf16 else contextlib.nullcontext()
     race, step = Race(len(X)), 0
     with precision:
         for epoch in range(1, args.epochs + 1):

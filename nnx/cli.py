@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import load_with_header
+from .precision import PRECISIONS
 from .train.callbacks import Callback
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -44,6 +45,7 @@ def _arg_type(convert, ok, what):
 _positive_int = _arg_type(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _arg_type(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _arg_type(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
+_precision = _arg_type(PRECISIONS.get, lambda v: True, "fp32, float32, bf16 or bfloat16")
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -318,8 +320,9 @@ def build_parser():
     t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, shuffling, dropout (default 0)")
     t.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
     t.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz) with its metadata")
-    t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16: mixed precision, bf16 GEMM/conv operands with float32 sums (default fp32)")
+    t.add_argument("--precision", type=_precision, default="fp32",
+                   help="bf16 (or bfloat16): mixed precision, bf16 GEMM/conv operands with float32 sums; "
+                        "fp32 (float32) is the default")
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run under mpiexec -n N, --batch-size per rank (needs nnx[mpi])")
     t.add_argument("--plots", metavar="DIR", default=None, help="write curves/confusion/filters PNGs into DIR")

@@ -26,13 +26,24 @@ import numpy as np
 from .kernels import cpu
 from .kernels._args import BF16_PATHS
 
-__all__ = ["autocast", "autocast_enabled", "bf16_path", "bf16_paths", "cpu_bf16_features"]
+__all__ = ["PRECISIONS", "autocast", "autocast_enabled", "bf16_path", "bf16_paths", "check_precision",
+           "cpu_bf16_features"]
 
 _local = threading.local()
 _NATIVE = ("amx", "avx512_bf16")  # the native paths, preferred in this order
 _paths = {}
 _DTYPES = ("bfloat16", "bf16")  # the names autocast takes (torch: torch.bfloat16)
+# the training precisions fit, the estimators and the CLI take, each under two names
+PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16"}
 _warned = []
+
+
+def check_precision(value, where):
+    """A training precision as ``"fp32"`` or ``"bf16"``; ``"float32"`` and ``"bfloat16"`` are the
+    same two. Raises ValueError naming ``where`` for anything else."""
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise ValueError(f"{where}: precision: expected one of {', '.join(PRECISIONS)}, got {value!r}")
+    return PRECISIONS[value]
 
 
 def autocast_enabled():

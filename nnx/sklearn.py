@@ -9,6 +9,10 @@ it would be within a larger batch (float64 inputs train a float64 model; float32
 ``module=`` replaces the built-in MLP by any nnx model: a callable ``module(input_shape,
 n_outputs, rng=...)`` such as ``nnx.models.lenet5``, fed images as (N, 1, 28, 28) or, flattened,
 reshaped through ``input_shape=``.
+
+``precision="bf16"`` (or ``"bfloat16"``; default ``"fp32"``) trains and predicts under
+``nnx.autocast("bfloat16")``: bf16 GEMM operands, float32 sums and master weights. autocast
+leaves float64 alone, so with bf16 the model is float32 whatever X's dtype.
 """
 import numbers
 
@@ -27,6 +31,7 @@ from .layers import Linear, ReLU, Sigmoid, Tanh
 from .losses import MSELoss, SoftmaxCrossEntropy
 from .module import Module, Sequential
 from .optim import make
+from .precision import autocast, check_precision
 from .train.callbacks import Callback
 from .train.loop import fit as _fit
 from .train.loop import predict as _predict
@@ -56,7 +61,8 @@ class _Plateau(Callback):
 class _NNXBase(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", learning_rate_init=0.001,
                  momentum=0.9, batch_size=200, max_iter=200, early_stopping=False, validation_fraction=0.1,
-                 random_state=None, warm_start=False, n_threads=None, module=None, input_shape=None):
+                 random_state=None, warm_start=False, n_threads=None, module=None, input_shape=None,
+                 precision="fp32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -71,6 +77,7 @@ class _NNXBase(BaseEstimator):
         self.n_threads = n_threads
         self.module = module
         self.input_shape = input_shape
+        self.precision = precision
 
     # -- checks and building ----------------------------------------------------------------------
     def _check_params(self):
@@ -93,6 +100,7 @@ class _NNXBase(BaseEstimator):
                              f"got {self.validation_fraction!r}")
         if not (isinstance(self.learning_rate_init, numbers.Real) and self.learning_rate_init > 0):
             raise ValueError(f"{name}: learning_rate_init: expected a positive number, got {self.learning_rate_init!r}")
+        check_precision(self.precision, name)
         return sizes
 
     def _shaped(self, X):
@@ -133,8 +141,13 @@ class _NNXBase(BaseEstimator):
         return make(self.solver, self.model_.parameters(), lr=self.learning_rate_init, **extra)
 
     # -- training ---------------------------------------------------------------------------------
+    def _bf16(self):
+        return check_precision(self.precision, type(self).__name__) == "bf16"
+
     def _train(self, X, targets, epochs, first, validation):
         rng = check_random_state(self.random_state) if first else self._rng
+        if first and self._bf16():  # bf16 autocasts float32 models: float64 data trains one too
+            X = X.astype(np.float32, copy=False)
         if first:
             self._rng = rng
             self.model_ = self._build(X, self._n_outputs(targets), rng)
@@ -156,7 +169,8 @@ class _NNXBase(BaseEstimator):
             callbacks.append(_Plateau(key, 1e-4, 10, better))
         with _config.threads(self.n_threads):
             history = _fit(self.model_, self._loss(), self._opt, (X, targets), epochs=epochs, batch_size=batch,
-                           val_data=val, seed=int(rng.randint(2**31 - 1)), progress=False, callbacks=callbacks)
+                           val_data=val, seed=int(rng.randint(2**31 - 1)), progress=False, callbacks=callbacks,
+                           precision=self.precision)
         self.loss_curve_ = list(self.loss_curve_) + [float(v) for v in history["loss"]]
         self.n_iter_ += len(history)
         return self
@@ -164,7 +178,7 @@ class _NNXBase(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], allow_nd=True)
-        with _config.threads(self.n_threads):
+        with _config.threads(self.n_threads), autocast("bfloat16", enabled=self._bf16()):
             return _predict(self.model_, self._shaped(X).astype(self._dtype(), copy=False)).astype(np.float64)
 
     def _dtype(self):

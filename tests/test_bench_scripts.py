@@ -1,5 +1,6 @@
 """The benchmark scripts that `make test` does not otherwise run: bench/pair_gemm.py and the
 e2e table of bench/report.py (the e2e group itself only runs in `make bench`)."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,20 @@ def test_the_torch_side_of_the_time_to_99_race_runs_the_same_recipe(mnist_root):
     lines = out.stdout.splitlines()
     assert [x.split()[:2] for x in lines[:2]] == [["epoch", "1"], ["epoch", "2"]]
     assert lines[-2].startswith("time to 99.0%: ") and float(lines[-1].split(": ")[1]) > 0.5  # chance: 0.1
+
+
+def test_e2e_table_of_a_bf16_group_has_a_column_per_reference(report):
+    info = {"samples_per_s": {"nnx bf16": [300.0], "torch bf16": [100.0], "nnx": [150.0], "torch": [200.0]},
+            "pair_ratios": [3.0], "pair_label": "nnx bf16 / torch bf16 per round"}
+    lines = report.e2e_table(info)
+    assert lines[0] == ("| framework | best samples/s | median samples/s | vs torch (best) | vs torch bf16 (best) |"
+                        " vs nnx (best) |")
+    assert "| nnx bf16 | 300 | 300 | 1.50x | 3.00x | 2.00x |" in lines
+
+
+def test_the_bf16_e2e_worker_trains_both_frameworks():
+    for fw in ("nnx-bf16",) + (("torch-bf16",) if importlib.util.find_spec("torch") else ()):
+        out = subprocess.run([sys.executable, str(BENCH / "_e2e_worker.py"), fw, "mlp", "1"], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert float(out.stdout.strip().splitlines()[-1]) > 0

@@ -387,3 +387,29 @@ def test_layers_match_torch_autocast(seed):
         np.testing.assert_allclose(g, tg, rtol=0, atol=0.1 * np.abs(tg).max(), err_msg=name)
     conv_w, torch_w, fp32_w = model[0].weight.grad, tm[0].weight.grad.numpy(), fp32[0].weight.grad
     assert np.linalg.norm(conv_w - torch_w) < 0.8 * np.linalg.norm(fp32_w - torch_w)
+
+
+@pytest.mark.parametrize("name, same", [("float32", "fp32"), ("bfloat16", "bf16")])
+def test_precision_names_are_accepted_alike(name, same):
+    X, y, _, _ = nnx.datasets.load_digits()
+    runs = []
+    for prec in (name, same):
+        model = nnx.models.mlp(X.shape[1:], 10, hidden=(16,), rng=0)
+        opt = nnx.optim.SGD(model.parameters(), lr=0.05)
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X[:256], y[:256]), epochs=1, seed=0, progress=False,
+                precision=prec)
+        runs.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="fit: precision: expected one of fp32, float32, bf16, bfloat16, got 'fp16'"):
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X[:8], y[:8]), precision="fp16", progress=False)
+
+
+def test_cli_takes_both_precision_names(capsys):
+    from nnx.cli import main
+    assert main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--precision", "bfloat16",
+                 "--no-progress", "--threads", "1"]) in (0, None)
+    assert f"precision=bf16 ({nnx.precision.bf16_path()})" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "digits", "--precision", "fp16"])
+    assert "expected fp32, float32, bf16 or bfloat16, got 'fp16'" in capsys.readouterr().err

@@ -84,3 +84,19 @@ def test_bad_parameters_are_named_at_fit(digits):
                        ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"), ({"batch_size": 0}, "batch_size")]:
         with pytest.raises(ValueError, match=match):
             NNXClassifier(**bad).fit(X[:20], y[:20])
+
+
+def test_bf16_precision_trains_a_float32_model_under_autocast(digits):
+    X, y, Xt, yt = digits  # float64 data: bf16 autocasts float32 models, so the model is float32
+    acc, proba = {}, {}
+    for prec in ("float32", "bfloat16"):
+        clf = NNXClassifier(hidden_layer_sizes=(64,), max_iter=30, random_state=0, n_threads=1, precision=prec)
+        clf.fit(X.astype(np.float32) if prec == "float32" else X, y)
+        acc[prec], proba[prec] = clf.score(Xt, yt), clf.predict_proba(Xt)
+        assert {p.data.dtype for p in clf.model_.parameters()} == {np.dtype(np.float32)}
+    assert acc["bfloat16"] > 0.88 and abs(acc["bfloat16"] - acc["float32"]) <= 0.02, acc
+    assert not np.array_equal(proba["bfloat16"], proba["float32"])  # bf16 did run
+    reg = NNXRegressor(hidden_layer_sizes=(16,), max_iter=5, random_state=0, precision="bf16").fit(X, y.astype(float))
+    assert reg.predict(Xt).dtype == np.float64
+    with pytest.raises(ValueError, match="NNXClassifier: precision: expected one of fp32, float32, bf16, bfloat16"):
+        NNXClassifier(precision="fp16").fit(X, y)

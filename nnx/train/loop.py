@@ -27,7 +27,7 @@ from .._validation import check_positive_int
 from ..datasets.loader import DataLoader
 from ..layers.dropout import Dropout
 from ..module import Module
-from ..precision import autocast
+from ..precision import autocast, check_precision
 from .callbacks import LRScheduler, check_callbacks
 
 
@@ -472,14 +472,14 @@ def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=
         callbacks=(), progress=True, seed=None, shuffle=True, *, precision="fp32", distributed=False):
     """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
 
-    See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision="bf16"`` trains
+    See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision="bf16"`` (or
+    ``"bfloat16"``) trains
     (and validates) under ``nnx.autocast("bfloat16")``: bf16 GEMM and convolution operands,
-    float32 everything else (see ``nnx.precision``); ``"fp32"`` leaves the precision as it is
+    float32 everything else (see ``nnx.precision``); ``"fp32"`` (``"float32"``) leaves the precision as it is
     (the model's dtype, or an enclosing ``autocast``).
     ``distributed=True`` trains data-parallel over MPI (``nnx.distributed``).
     """
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"fit: precision: expected 'fp32' or 'bf16', got {precision!r}")
+    precision = check_precision(precision, "fit")
     if not isinstance(distributed, bool):
         raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
     trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
