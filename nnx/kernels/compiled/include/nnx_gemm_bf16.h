@@ -55,6 +55,46 @@ static inline __attribute__((always_inline)) uint32_t nnx_bf16_pair(float lo, fl
     return (nnx_bf16_round_bits(h) & 0xffff0000u) | (nnx_bf16_round_bits(l) >> 16);
 }
 
+/* 16 pair words from 32 consecutive floats (pairs (f[2i], f[2i+1])): both halves rounded as
+ * nnx_bf16_round_bits does, the even elements' high halves gathered into the low words' halves. */
+static inline __attribute__((always_inline)) nnx_v16u nnx_bf16_pairs16(const float *f)
+{
+    const nnx_v16u even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const nnx_v16u odd = even + 1;
+    nnx_v16u u[2];
+    for (int h = 0; h < 2; h++) {
+        nnx_v16u v;
+        memcpy(&v, f + 16 * h, 64);
+        const nnx_v16u rounded = (v + 0x7fffu + ((v >> 16) & 1u)) & 0xffff0000u;
+        const nnx_v16u quiet = (v | 0x00400000u) & 0xffff0000u;
+        const nnx_v16u nan = (nnx_v16u)((v & 0x7fffffffu) > 0x7f800000u);
+        u[h] = (rounded & ~nan) | (quiet & nan);
+    }
+    return (__builtin_shuffle(u[0], u[1], odd) & 0xffff0000u) | (__builtin_shuffle(u[0], u[1], even) >> 16);
+}
+
+/* r[q][j] := r[j][q] for a 16 x 16 block of words: four rounds of swapping the off-diagonal
+ * blocks of 8, 4, 2 and 1 (two-source shuffles: vpermt2d on AVX-512) */
+static const nnx_v16u nnx_t16_idx[4][2] = {
+    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+    {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+    {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+    {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+};
+
+static inline __attribute__((always_inline)) void nnx_t16(nnx_v16u *r)
+{
+    for (int round = 0; round < 4; round++) {
+        const int s = 8 >> round;
+        for (int i = 0; i < 16; i++) {
+            if (i & s) continue;
+            const nnx_v16u a = r[i], b = r[i + s];
+            r[i] = __builtin_shuffle(a, b, nnx_t16_idx[round][0]);
+            r[i + s] = __builtin_shuffle(a, b, nnx_t16_idx[round][1]);
+        }
+    }
+}
+
 /* An operand: element (i, j) at x[row(i) + col(j)], row(i) = ro ? ro[i] : i * rs and
  * col(j) = co ? co[j] : j * cs. Offset tables let the convolutions hand over shifted views of a
  * padded image as the rows (or columns) of their column matrix without building it. */
@@ -223,9 +263,19 @@ static void NNX_BFN(nnx_bf16_pack_b)(ptrdiff_t kc, ptrdiff_t n, const nnx_bf16_o
                 }
             }
         } else if (!b->ro && b->rs == 1) { /* columns contiguous (B = W^T, cols^T): pairs are neighbours */
+            /* 16 pairs of 16 columns at a time: 32 floats of each column to 16 words, transposed */
+            const ptrdiff_t p16 = w == NNX_BF16_NR ? kc / 32 * 16 : 0;
+            for (ptrdiff_t p0 = 0; p0 < p16; p0 += 16)
+                for (int h = 0; h < 2; h++) {
+                    nnx_v16u r[16];
+                    for (int jj = 0; jj < 16; jj++)
+                        r[jj] = nnx_bf16_pairs16(b->x + nnx_bf16_col(b, j0 + 16 * h + jj) + 2 * p0);
+                    nnx_t16(r);
+                    for (int q = 0; q < 16; q++) *(nnx_v16u *)(panel + (p0 + q) * NNX_BF16_NR + 16 * h) = r[q];
+                }
             for (int j = 0; j < w; j++) {
                 const float *col = b->x + nnx_bf16_col(b, j0 + j);
-                for (ptrdiff_t p = 0; p < kc / 2; p++)
+                for (ptrdiff_t p = p16; p < kc / 2; p++)
                     panel[p * NNX_BF16_NR + j] = nnx_bf16_pair(col[2 * p], col[2 * p + 1]);
                 if (kc % 2)
                     panel[(kc / 2) * NNX_BF16_NR + j] = nnx_bf16_pair(col[kc - 1], 0.0f);
@@ -256,6 +306,21 @@ static void NNX_BFN(nnx_bf16_pack_a)(ptrdiff_t m, ptrdiff_t kc, const nnx_bf16_o
     for (ptrdiff_t i0 = 0; i0 < m; i0 += NNX_MRB) {
         uint32_t *panel = dst + (i0 / NNX_MRB) * kpad * NNX_MRB;
         const int rows = (int)(m - i0 < NNX_MRB ? m - i0 : NNX_MRB);
+        /* rows contiguous: 16 pairs of a row at a time from 32 floats (vdpbf16ps's layout through
+         * 16 x 16 transposes of up to 16 rows; AMX's stored as they are) */
+        const ptrdiff_t p16 = !a->co && a->cs == 1 && rows == NNX_MRB ? kc / 32 * 16 : 0;
+        for (ptrdiff_t p0 = 0; p0 < p16; p0 += 16) {
+#if NNX_BF16_KIND == 0
+            nnx_v16u t[16];
+            for (int r = 0; r < 16; r++)
+                t[r] = r < NNX_MRB ? nnx_bf16_pairs16(nnx_bf16_row(a, i0 + r) + 2 * p0) : (nnx_v16u){0};
+            nnx_t16(t);
+            for (int q = 0; q < 16; q++) memcpy(panel + (p0 + q) * NNX_MRB, &t[q], NNX_MRB * 4);
+#else
+            for (int r = 0; r < NNX_MRB; r++)
+                *(nnx_v16u *)(panel + r * kpad + p0) = nnx_bf16_pairs16(nnx_bf16_row(a, i0 + r) + 2 * p0);
+#endif
+        }
         for (int r = 0; r < NNX_MRB; r++) {
 #if NNX_BF16_KIND == 0
 #define NNX_AT(r, p) panel[(p) * NNX_MRB + (r)]
@@ -268,7 +333,7 @@ static void NNX_BFN(nnx_bf16_pack_a)(ptrdiff_t m, ptrdiff_t kc, const nnx_bf16_o
             }
             const float *row = nnx_bf16_row(a, i0 + r);
             if (!a->co && a->cs == 1) {
-                for (ptrdiff_t p = 0; p < kc / 2; p++) NNX_AT(r, p) = nnx_bf16_pair(row[2 * p], row[2 * p + 1]);
+                for (ptrdiff_t p = p16; p < kc / 2; p++) NNX_AT(r, p) = nnx_bf16_pair(row[2 * p], row[2 * p + 1]);
             } else {
                 for (ptrdiff_t p = 0; p < kc / 2; p++)
                     NNX_AT(r, p) = nnx_bf16_pair(row[nnx_bf16_col(a, 2 * p)], row[nnx_bf16_col(a, 2 * p + 1)]);
