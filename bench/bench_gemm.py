@@ -102,5 +102,6 @@ def test_gemm_bf16(benchmark, impl, name, threads, rng, request):
         def run():
             return k.gemm(a, b, trans_a=trans_a, out=c, bf16=bf16)
     ref = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64)
-    np.testing.assert_allclose(np.asarray(run()), ref, rtol=0, atol=0.02 * np.sqrt(k_))  # bf16 operands
+    # bf16 operands (and torch rounds its output to bf16 too: 2^-8 relative)
+    np.testing.assert_allclose(np.asarray(run()), ref, rtol=2 ** -7, atol=0.05 * np.sqrt(k_))
     benchmark.pedantic(run, rounds=max(5, min(200, int(2e9 / (2 * m * k_ * n)))), warmup_rounds=1)
