@@ -62,6 +62,7 @@ def test_sklearn_mlp_vs_nnx(benchmark):
     benchmark.extra_info["samples_per_s"] = runs
     benchmark.extra_info["accuracy"] = accuracy
     benchmark.extra_info["pair_ratios"] = [a / b for a, b in zip(runs["nnx bf16"], runs["sklearn"], strict=True)]
+    fp32 = [round(a / b, 2) for a, b in zip(runs["nnx"], runs["sklearn"], strict=True)]
     benchmark.extra_info["pair_label"] = (f"nnx bf16 ({nnx.precision.bf16_path()}) / scikit-learn fit speed per round "
-                                          f"(fp32: {[round(a / b, 2) for a, b in zip(runs['nnx'], runs['sklearn'])]})")
+                                          f"(fp32: {fp32})")
     assert all(v > 0 for vals in runs.values() for v in vals)
