@@ -125,7 +125,8 @@ def test_mnist_fast_recipe_runs_and_reports_its_time_to_99(precision, capsys, mn
     reached, acc = _example("mnist_fast").main(["--train-subset", "6000", "--epochs", "2", "--precision", precision,
                                                "--threads", "1"])
     out = capsys.readouterr().out
-    assert f", {precision}," in out and "time to 99.0%: " in out and out.count("\nepoch ") == 2
+    shown = f", bf16 ({nnx.precision.bf16_path()})," if precision == "bf16" else ", fp32,"  # and the bf16 path
+    assert shown in out and "time to 99.0%: " in out and out.count("\nepoch ") == 2
     assert acc > 0.9 and (reached is None or reached[1] in (1, 2))  # chance is 0.1
 
 
