@@ -1,26 +1,27 @@
 """nnx: a small, fast, honest neural-network library for the CPU.
 
 Every layer has an explicit ``forward`` and ``backward``; every hot kernel exists as pure-Python
-loops, NumPy and typed Cython with one API (``nnx.kernels``). The core (modules, layers, losses,
-optimizers, kernels) is importable on its own; the application layer lives in ``nnx.train``
-(fit, callbacks, metrics, plots, summary, models) and ``nnx.io`` (checkpoints, PNG, IDX). See
-ARCHITECTURE.md for the map and README.md for a tour. Importing nnx changes nothing in the
-process (no allocator or thread-pool settings); ``fit`` and the CLI tune malloc, see
-:func:`nnx.tune_malloc`.
+loops, NumPy and typed Cython with one API (``nnx.kernels``). ``import nnx`` loads the core:
+kernels, modules, layers, losses, optimizers, autocast. The application side loads when first
+touched: ``nnx.fit`` and the rest of ``nnx.train`` (fit, callbacks, metrics, plots, summary,
+models), ``nnx.io`` (checkpoints, PNG, IDX; ``nnx.save``/``nnx.load``), ``nnx.datasets``, and the
+optional extras ``nnx.onnx``, ``nnx.sklearn`` and ``nnx.distributed``. See ARCHITECTURE.md for the
+map and README.md for a tour. Importing nnx changes nothing in the process (no allocator or
+thread-pool settings; on a CPU with AMX, Linux is asked for the tile permission); ``fit`` and the
+CLI tune malloc, see :func:`nnx.tune_malloc`.
 """
-import sys as _sys
+import importlib as _importlib
 
-from . import datasets, init, io, kernels, optim, precision, regularization, train  # noqa: E402
-from ._config import get_num_threads, set_num_threads  # noqa: E402
-from ._info import show_config  # noqa: E402
-from ._malloc import tune as tune_malloc  # noqa: E402
-from ._version import __version__  # noqa: E402
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
-from .graph import Add, Graph  # noqa: E402
-from .io import load, load_header, save  # noqa: E402
-from .kernels import get_backend_name, set_backend, use_backend  # noqa: E402
-from .kernels.cpu import cpu_level, cpu_levels  # noqa: E402
-from .layers import (  # noqa: E402
+from . import init, kernels, optim, precision, regularization
+from ._config import get_num_threads, set_num_threads
+from ._info import show_config
+from ._malloc import tune as tune_malloc
+from ._version import __version__
+from .gradcheck import GradcheckError, gradcheck
+from .graph import Add, Graph
+from .kernels import get_backend_name, set_backend, use_backend
+from .kernels.cpu import cpu_level, cpu_levels
+from .layers import (
     ELU,
     AvgPool2d,
     BatchNorm1d,
@@ -36,22 +37,26 @@ from .layers import (  # noqa: E402
     Sigmoid,
     Tanh,
 )
-from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy  # noqa: E402
-from .module import Module, Parameter, Sequential, StateDictError  # noqa: E402
-from .precision import autocast  # noqa: E402
-from .train import History, Trainer, callbacks, evaluate, fit, metrics, models, plot, predict, summary  # noqa: E402
+from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy
+from .module import Module, Parameter, Sequential, StateDictError
+from .precision import autocast
 
-# The application modules kept their old import paths (``import nnx.callbacks``,
-# ``from nnx.metrics import accuracy``, ``nnx.serialization.save``).
-for _old, _new in (("callbacks", callbacks), ("metrics", metrics), ("models", models), ("plot", plot),
-                   ("serialization", io.checkpoint)):
-    _sys.modules[f"{__name__}.{_old}"] = _new
-serialization = io.checkpoint
 cpu_level()  # the CPU level is decided now: a bad NNX_CPU_LEVEL stops `import nnx`, naming it
+
+# Loaded on first use: name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "datasets": ("nnx.datasets", None), "io": ("nnx.io", None), "train": ("nnx.train", None),
+    "onnx": ("nnx.onnx", None), "sklearn": ("nnx.sklearn", None), "distributed": ("nnx.distributed", None),
+    "callbacks": ("nnx.train.callbacks", None), "metrics": ("nnx.train.metrics", None),
+    "models": ("nnx.train.models", None), "plot": ("nnx.train.plot", None),
+    "fit": ("nnx.train", "fit"), "evaluate": ("nnx.train", "evaluate"), "predict": ("nnx.train", "predict"),
+    "Trainer": ("nnx.train", "Trainer"), "History": ("nnx.train", "History"), "summary": ("nnx.train", "summary"),
+    "save": ("nnx.io", "save"), "load": ("nnx.io", "load"), "load_header": ("nnx.io", "load_header"),
+}
 
 __all__ = [
     "__version__", "datasets", "init", "io", "kernels", "optim",
-    "get_backend", "get_backend_name", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
+    "get_backend_name", "set_backend", "use_backend", "get_num_threads", "set_num_threads",
     "show_config", "tune_malloc", "gradcheck", "GradcheckError", "cpu_level", "cpu_levels",
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
@@ -62,20 +67,18 @@ __all__ = [
 ]
 
 
-def get_backend():
-    """Deprecated alias of :func:`get_backend_name` (kept for one release)."""
-    import warnings
-
-    warnings.warn("nnx.get_backend() is deprecated: use nnx.get_backend_name() for the tier's name "
-                  "(nnx.kernels.get_backend(name) returns a tier's module)", DeprecationWarning, stacklevel=2)
-    return get_backend_name()
-
-
 def __getattr__(name):
-    """``nnx.onnx``, ``nnx.sklearn`` and ``nnx.distributed`` load on first use: their libraries are
-    optional extras (``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'`` / ``'nnx[mpi]'``), never
-    imported by ``import nnx``."""
-    if name in ("onnx", "sklearn", "distributed"):
-        import importlib
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'nnx' has no attribute {name!r}")
+    """The application side and the optional extras, imported when first used (``nnx.onnx``,
+    ``nnx.sklearn`` and ``nnx.distributed`` need ``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'``
+    / ``'nnx[mpi]'``; ``import nnx`` never imports their libraries)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nnx' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = _importlib.import_module(module)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value  # once: later lookups find it directly
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -46,10 +46,10 @@ def _usable_cpus():
 
 
 def get_num_threads():
-    """Threads used by the compiled kernels and by NumPy's BLAS (default: usable CPUs)."""
-    if _state["n_threads"] is None:
-        _state["n_threads"] = _usable_cpus()
-    return _state["n_threads"]
+    """The threads the compiled kernels use now: the ``set_num_threads`` setting, else the
+    adaptive default (the usable CPUs, fewer while other processes keep some busy). The one
+    answer: what the kernels run with is what ``show_config`` and ``fit``'s ``History`` report."""
+    return resolve_threads(None)
 
 
 def set_num_threads(n):
@@ -108,7 +108,7 @@ def resolve_threads(n_threads):
     """
     if n_threads is not None:
         return _check_threads(n_threads, "n_threads")
-    n = _adapted()
+    n = _adapted()  # also when set explicitly: warns once when other processes crowd the setting out
     return _state["n_threads"] if _state["explicit"] else n
 
 

@@ -1,25 +1,16 @@
-"""Shared fixtures: a seeded rng, the kernel tiers and the float dtypes, one tolerance table,
-the MNIST folder."""
+"""Shared fixtures: a seeded rng, the kernel tiers and the float dtypes, the thread setting kept
+as each test found it, the MNIST folder. The shared constants and helpers tests import are in
+helpers.py (a test module imports from there, never from conftest)."""
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DTYPES, FAST_TIERS, TIERS
 
 import nnx
-from nnx.kernels import compiled_available, get_backend
-
-TIERS = ["loops", "vectorized"] + (["cython"] if compiled_available() else [])
-FAST_TIERS = [t for t in TIERS if t != "loops"]
-DTYPES = [np.float32, np.float64]
-TOL = {np.dtype(np.float32): dict(rtol=1e-5, atol=1e-6), np.dtype(np.float64): dict(rtol=1e-10, atol=1e-12)}
-
-
-def assert_allclose(actual, desired, dtype=None, **override):
-    """np.testing.assert_allclose with the project's per-dtype tolerances."""
-    dt = np.dtype(dtype or np.asarray(desired).dtype)
-    tol = dict(TOL.get(dt, TOL[np.dtype(np.float64)]), **override)
-    np.testing.assert_allclose(actual, desired, **tol)
+from nnx import _config
+from nnx.kernels import get_backend
 
 
 @pytest.fixture
@@ -51,9 +42,16 @@ def backend(request):
 
 @pytest.fixture(autouse=True)
 def _restore_threads():
-    n = nnx.get_num_threads()
+    """Leave the thread setting as the test found it: the adaptive default stays the default (a
+    set_num_threads here would make every later test run with an explicit count)."""
+    saved = dict(_config._state)
     yield
-    nnx.set_num_threads(n)
+    if _config._state != saved:
+        explicit, n = saved["explicit"], saved["n_threads"]
+        if explicit:
+            nnx.set_num_threads(n)
+        _config._state.clear()
+        _config._state.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import TIERS
+from helpers import TIERS
 
 import nnx
 
@@ -109,10 +109,38 @@ def test_dtype_is_float32_by_default():
     assert nnx.Linear(2, 2).weight.dtype == np.float32
 
 
-def test_get_backend_is_a_deprecated_alias():
-    with pytest.warns(DeprecationWarning, match="get_backend_name"):
-        assert nnx.get_backend() == nnx.get_backend_name()
+def test_the_deprecated_get_backend_alias_is_gone():
+    assert not hasattr(nnx, "get_backend")  # get_backend_name names the tier, kernels.get_backend gives it
     assert nnx.kernels.get_backend(nnx.get_backend_name()) is nnx.kernels.current()
+
+
+def test_the_core_imports_without_the_application_side():
+    """``import nnx.kernels`` (and ``import nnx``) load the core only: no training loop, no tqdm,
+    no checkpoints or datasets until first touched (checked with tqdm made unimportable)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "tqdm" or name.startswith("tqdm."):
+                    raise ImportError("no tqdm here")
+        sys.meta_path.insert(0, Block())
+        import nnx.kernels
+        assert "nnx.train.loop" not in sys.modules and "tqdm" not in sys.modules
+        import nnx
+        lazy = {"nnx.train", "nnx.io", "nnx.datasets", "nnx.train.loop"}
+        assert not lazy & set(sys.modules), lazy & set(sys.modules)
+        nnx.Linear(3, 2)(__import__("numpy").ones((1, 3), "float32"))  # the core works
+        assert nnx.save is nnx.io.save and "nnx.io" in sys.modules  # loaded on first touch
+        try:
+            nnx.fit
+        except ImportError as exc:
+            print("fit needs tqdm:", exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "fit needs tqdm" in out.stdout
 
 
 def test_import_has_no_process_side_effect_and_fit_tunes_malloc():
@@ -171,6 +199,32 @@ def test_default_threads_adapt_to_other_processes_load(monkeypatch):
     with pytest.warns(RuntimeWarning, match="other processes keep ~1.0"):
         assert advance(1.0, 1.0) == max(cpus, 2)   # so is an explicit setting, with one warning
     assert advance(1.0, 1.0) == max(cpus, 2)
+
+
+def test_the_thread_count_reported_is_the_count_the_kernels_use(monkeypatch):
+    """One answer: get_num_threads(), show_config and fit's History say what the kernels run with,
+    under the adaptive default (which the suite keeps, conftest) and under an explicit setting."""
+    from nnx import _config
+    assert not _config._state["explicit"], "the suite should run the adaptive default"
+    cpus = len(os.sched_getaffinity(0))
+    clock = {"t": 100.0, "busy": 1000.0, "own": 5.0}
+    monkeypatch.setattr(_config.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(_config, "_busy_seconds", lambda _: clock["busy"])
+    monkeypatch.setattr(_config.os, "times", lambda: (clock["own"], 0.0))
+    monkeypatch.setattr(_config, "_load", {"t": None, "busy": None, "own": None, "n": None, "warned": False})
+    _config.resolve_threads(None)
+    clock["t"], clock["busy"], clock["own"] = clock["t"] + 1, clock["busy"] + cpus + 5.0, clock["own"] + 1.0
+    used = _config.resolve_threads(None)
+    assert used == 1 and nnx.get_num_threads() == used  # every other CPU busy: one thread, and it says so
+    assert nnx._info.config_info()["threads"] == used
+    m = nnx.Sequential(nnx.Linear(4, 2, rng=0))
+    data = (np.ones((8, 4), np.float32), np.zeros(8, np.int64))
+    h = nnx.fit(m, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(m.parameters(), lr=0.1), data, progress=False)
+    assert h.params["threads"] == used
+    with _config.threads(cpus):  # an explicit setting: the kernels use it, busy or not
+        assert nnx.get_num_threads() == cpus == _config.resolve_threads(None)
+        h = nnx.fit(m, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(m.parameters(), lr=0.1), data, progress=False)
+        assert h.params["threads"] == cpus
 
 
 def test_threads_context_sets_and_restores_everything_blas_included():

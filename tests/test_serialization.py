@@ -1,4 +1,5 @@
 """nnx.save / nnx.load: round trips, atomic writes, and files that must be refused."""
+import importlib
 import io
 import json
 import os
@@ -434,14 +435,13 @@ def test_save_keeps_permissions_and_refuses_an_empty_path(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.npz", "m.npz"]  # no temporary left
 
 
-def test_old_import_paths_still_work():
-    import nnx.callbacks
-    import nnx.serialization
-    from nnx.metrics import accuracy
-    from nnx.plot import plot_report  # noqa: F401
+def test_the_application_names_are_attributes_of_nnx():
     assert nnx.callbacks.EarlyStopping is nnx.train.callbacks.EarlyStopping
-    assert accuracy is nnx.train.metrics.accuracy and nnx.serialization.save is nnx.io.save is nnx.save
+    assert nnx.metrics.accuracy is nnx.train.metrics.accuracy and nnx.io.save is nnx.save
     assert nnx.models.lenet5 is nnx.train.models.lenet5 and nnx.train.fit is nnx.fit
+    assert nnx.plot is nnx.train.plot
+    with pytest.raises(ModuleNotFoundError):  # the old module aliases are gone: nnx.train.* is the path
+        importlib.import_module("nnx.serialization")
 
 
 def test_loading_builds_layers_without_drawing_random_weights(tmp_path, monkeypatch):
