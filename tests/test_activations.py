@@ -2,7 +2,7 @@
 edge values, thread-count invariance, bad input."""
 import numpy as np
 import pytest
-from conftest import TIERS, assert_allclose
+from helpers import TIERS, assert_allclose
 
 import nnx
 from nnx.kernels import get_backend

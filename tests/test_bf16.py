@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import FAST_TIERS, TIERS
+from helpers import FAST_TIERS, TIERS
 
 import nnx
 from nnx import precision

@@ -12,7 +12,7 @@ Three layers, each bit for bit:
 """
 import numpy as np
 import pytest
-from conftest import TIERS
+from helpers import TIERS
 
 import nnx
 from nnx.kernels import get_backend

@@ -4,7 +4,7 @@ import inspect
 
 import numpy as np
 import pytest
-from conftest import TIERS
+from helpers import TIERS
 
 from nnx.kernels import KERNELS, get_backend
 from nnx.kernels.contract import KERNELS as DECLARED

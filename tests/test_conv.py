@@ -2,7 +2,7 @@
 thread-count invariance, bad input."""
 import numpy as np
 import pytest
-from conftest import FAST_TIERS, TIERS, assert_allclose
+from helpers import FAST_TIERS, TIERS, assert_allclose
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import TIERS
+from helpers import TIERS
 
 import nnx
 from nnx.kernels import get_backend

@@ -1,7 +1,7 @@
 """Kernel tiers: loops is the reference; vectorized and cython must agree with it and each other."""
 import numpy as np
 import pytest
-from conftest import TIERS, assert_allclose
+from helpers import TIERS, assert_allclose
 
 import nnx
 from nnx.kernels import get_backend

@@ -131,7 +131,7 @@ def test_float32_parameters_stay_float32():
 
 @pytest.mark.parametrize("decoupled,wd", [(False, 0.0), (False, 0.05), (True, 0.1)])
 def test_adam_update_kernel_tiers_agree(rng, decoupled, wd):
-    from conftest import TIERS
+    from helpers import TIERS
 
     from nnx.kernels import get_backend
     out = {}
@@ -157,7 +157,7 @@ def test_adam_update_kernel_tiers_agree(rng, decoupled, wd):
 ])
 def test_adagrad_rmsprop_kernel_tiers_agree(kind, kw, dtype):
     # Sizes above the compiled tier's 16384-element block, so several prange blocks run.
-    from conftest import TIERS
+    from helpers import TIERS
 
     from nnx.kernels import get_backend
     out = {}
