@@ -39,16 +39,11 @@ def config_info():
         "variants": {},
     }
     if compiled_available():
-        from .kernels.compiled import _openmp
-
-        info["openmp"] = _openmp.openmp_enabled()
-        info["build_flags"] = _openmp.build_flags()
-        from .kernels.compiled import _gemm
-
-        k = _gemm.kernel_info()
         from .kernels import compiled
 
-        info["variants"] = compiled.variants()
+        build = compiled.build_info()
+        info["openmp"], info["build_flags"], info["variants"] = build["openmp"], build["flags"], build["variants"]
+        k = build["gemm"]
         info["gemm"] = (f"cython: nnx blocked GEMM (no BLAS call); micro-kernel "
                         f"{k['kernel']}, blocks KC={k['kc_f32']} MC={k['mc_f32']} NC={k['nc_f32']} "
                         f"(float32); vectorized: NumPy BLAS")

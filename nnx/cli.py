@@ -208,8 +208,7 @@ def cmd_predict(args):
             raise CLIError(f"{args.input}: holds values that are not finite")
         raw = images[:, None]
     scores = nnx.predict(model, prepare_inputs(raw, meta, model, args.path))
-    z = scores - scores.max(axis=1, keepdims=True)
-    prob = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    prob = nnx.kernels.current().softmax(scores)
     classes = [printable(c) for c in (meta.get("classes") or range(scores.shape[1]))]
     if picture:
         order = np.argsort(-prob[0], kind="stable")

@@ -98,13 +98,11 @@ def bf16_paths():
 
         names = ["emulated"]
         if compiled_available():
-            from .kernels.compiled import _gemm
+            from .kernels import compiled
 
-            for name in BF16_PATHS[1:]:
+            for name in compiled.bf16_paths_built():
                 native = not name.endswith("-portable")
-                if native and cpu.LEVELS.index(level) < cpu.LEVELS.index(name):
-                    continue
-                if _gemm.bf16_path_built(_gemm.BF16_PATHS.index(name)):
+                if name != "emulated" and not (native and cpu.LEVELS.index(level) < cpu.LEVELS.index(name)):
                     names.append(name)
         _paths[level] = tuple(names)
     return _paths[level]

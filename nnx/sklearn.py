@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise ImportError("nnx.sklearn needs scikit-learn: pip install 'nnx[sklearn]'") from None
 
-from . import _config
+from . import _config, kernels
 from .layers import Linear, ReLU, Sigmoid, Tanh
 from .losses import MSELoss, SoftmaxCrossEntropy
 from .module import Module, Sequential
@@ -241,9 +241,7 @@ class NNXClassifier(ClassifierMixin, _NNXBase):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the model's outputs), shape (n_samples, n_classes)."""
-        z = self._forward(X)
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return kernels.current().softmax(self._forward(X))
 
     def predict(self, X):
         scores = self._forward(X)  # first: NotFittedError before anything else

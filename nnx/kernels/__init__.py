@@ -15,9 +15,10 @@ import importlib
 import os
 import warnings
 
+from ._args import pair
 from .contract import KERNELS
 
-__all__ = ["BACKENDS", "KERNELS", "compiled_available", "current", "get_backend", "get_backend_name",
+__all__ = ["BACKENDS", "KERNELS", "compiled_available", "current", "get_backend", "get_backend_name", "pair",
            "set_backend", "use_backend"]
 
 BACKENDS = ("loops", "vectorized", "cython")

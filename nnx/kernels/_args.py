@@ -383,6 +383,19 @@ def batchnorm_args(x, gamma, beta, eps, where="batchnorm_forward"):
     return x.reshape(x.shape[0], c, -1), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps
 
 
+def batchnorm_apply_args(x, mean, invstd, gamma, beta, where="batchnorm_apply"):
+    """x (N, C, ...) viewed as (N, C, S); mean, invstd, gamma, beta (C,) of x's dtype."""
+    x = check_array(x, "x", min_ndim=2, where=where)
+    c = x.shape[1]
+    out = []
+    for arr, name in ((mean, "mean"), (invstd, "invstd"), (gamma, "gamma"), (beta, "beta")):
+        a = check_array(arr, name, ndim=1, dtype=x.dtype, where=where)
+        if a.shape != (c,):
+            raise ValueError(f"{where}: {name}: expected shape ({c},) (one per channel), got {a.shape}")
+        out.append(np.ascontiguousarray(a))
+    return (x.reshape(x.shape[0], c, -1), *out)
+
+
 def batchnorm_backward_args(dy, xhat, invstd, gamma, where="batchnorm_backward"):
     dy = check_array(dy, "dy", min_ndim=2, where=where)
     xhat = check_array(xhat, "xhat", dtype=dy.dtype, where=where)

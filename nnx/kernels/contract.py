@@ -52,6 +52,8 @@ KERNELS = {
                           "x's shape, mean (C,) f64, biased var (C,) f64, invstd (C,))"),
     "batchnorm_backward": (f"dy, xhat, invstd, gamma, {_T}", "dy, xhat (N, C, ...), invstd, gamma (C,) -> "
                            "(dx, dgamma (C,), dbeta (C,))"),
+    "batchnorm_apply": (f"x, mean, invstd, gamma, beta, {_T}", "x (N, C, ...), mean, invstd, gamma, beta (C,) -> "
+                        "(y, xhat): xhat = (x - mean) invstd, y = xhat gamma + beta (eval mode: given statistics)"),
     # Optimizer steps: update ``param`` and its state arrays in place (torch's rules), return None.
     "sgd_update": ("param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, "
                    f"nesterov=False, first_step=False, {_T}", "torch.optim.SGD step"),

@@ -570,6 +570,20 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
 
 
+def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
+    """Batch norm with given per-channel statistics (eval mode: the running ones):
+    ``xhat = (x - mean) * invstd``, ``y = xhat * gamma + beta``; returns ``(y, xhat)``."""
+    x3, mean, invstd, gamma, beta = _args.batchnorm_apply_args(x, mean, invstd, gamma, beta)
+    n, c, s = x3.shape
+    xhat, y = np.empty_like(x3), np.empty_like(x3)
+    for i in range(n):
+        for ch in range(c):
+            for j in range(s):
+                xhat[i, ch, j] = (x3[i, ch, j] - mean[ch]) * invstd[ch]
+                y[i, ch, j] = xhat[i, ch, j] * gamma[ch] + beta[ch]
+    return y.reshape(x.shape), xhat.reshape(x.shape)
+
+
 def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
     """Gradients of batchnorm_forward: ``(dx, dgamma, dbeta)`` from the saved xhat and invstd."""
     dy3, xhat3, invstd, gamma = _args.batchnorm_backward_args(dy, xhat, invstd, gamma)

@@ -389,6 +389,14 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
 
 
+def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
+    """Batch norm with given statistics, broadcast over the channel axis; see ``loops.batchnorm_apply``."""
+    x3, mean, invstd, gamma, beta = _args.batchnorm_apply_args(x, mean, invstd, gamma, beta)
+    xhat = (x3 - mean[None, :, None]) * invstd[None, :, None]
+    y = xhat * gamma[None, :, None] + beta[None, :, None]
+    return y.reshape(x.shape), xhat.reshape(x.shape)
+
+
 def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):
     """Gradients of batchnorm_forward: ``(dx, dgamma, dbeta)`` from the saved xhat and invstd."""
     dy3, xhat3, invstd, gamma = _args.batchnorm_backward_args(dy, xhat, invstd, gamma)

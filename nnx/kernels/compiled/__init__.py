@@ -37,6 +37,22 @@ def variants():
         out.update(m.variants())
     return out
 
+
+def bf16_paths_built():
+    """The bf16 paths this build has kernels for (a native one still needs its CPU level)."""
+    return tuple(name for i, name in enumerate(_gemm.BF16_PATHS) if _gemm.bf16_path_built(i))
+
+
+def build_info():
+    """What this compiled tier was built with and runs: ``{"openmp": bool, "flags": str,
+    "max_threads": int (OpenMP's default team), "gemm": the blocked GEMM's kernel and blocking,
+    "variants": variants(), "level": the CPU level in force}``."""
+    from . import _openmp
+
+    return {"openmp": _openmp.openmp_enabled(), "flags": _openmp.build_flags(),
+            "max_threads": _openmp.omp_max_threads(), "gemm": _gemm.kernel_info(), "variants": variants(),
+            "level": cpu.LEVELS[LEVEL]}
+
 # Below these sizes a kernel runs on one thread (measured on 2 cores: the fork/join costs more
 # than the work saves). Elementwise: elements; row-wise: N * C.
 PARALLEL_MIN_ELEMENTS = 1 << 18
@@ -384,6 +400,15 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     _norm.batchnorm_forward(x3, gamma, beta, xhat, y, mean, var, invstd, eps,
                             _threads(n_threads, x3.size, PARALLEL_MIN_ELEMENTS))
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
+
+
+def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
+    """Batch norm with given statistics (eval mode), the forward's per-channel pass; see
+    ``nnx.kernels.loops.batchnorm_apply``."""
+    x3, mean, invstd, gamma, beta = _args.batchnorm_apply_args(x, mean, invstd, gamma, beta)
+    xhat, y = np.empty_like(x3), np.empty_like(x3)
+    _norm.batchnorm_apply(x3, mean, invstd, gamma, beta, xhat, y, _threads(n_threads, x3.size, PARALLEL_MIN_ELEMENTS))
+    return y.reshape(x.shape), xhat.reshape(x.shape)
 
 
 def batchnorm_backward(dy, xhat, invstd, gamma, *, n_threads=None):

@@ -75,6 +75,22 @@ def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
                    &mf[0], &invstd[0], &gamma[0], &beta[0], 1)
 
 
+def batchnorm_apply(const floating[:, :, ::1] x, const floating[::1] mean, const floating[::1] invstd,
+                    const floating[::1] gamma, const floating[::1] beta, floating[:, :, ::1] xhat,
+                    floating[:, :, ::1] y, int n_threads):
+    """Eval-mode forward with given statistics: xhat = (x - mean) invstd, y = xhat gamma + beta."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], s = x.shape[2], blk, c0, c1
+    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
+    if n * s == 0 or c == 0:
+        return
+    with nogil:
+        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
+            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
+            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+            _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, s, c0, c1,
+                   &mean[0], &invstd[0], &gamma[0], &beta[0], 1)
+
+
 def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] xhat,
                        const floating[::1] invstd, const floating[::1] gamma,
                        floating[:, :, ::1] dx, floating[::1] dgamma, floating[::1] dbeta,
