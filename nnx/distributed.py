@@ -24,6 +24,7 @@ import traceback
 import numpy as np
 
 from .module import Sequential, call_backward
+from .train.loop import LocalStep
 
 _state = {"comm": None}
 
@@ -55,7 +56,7 @@ class DataParallel:
         from mpi4py import MPI
         self.comm, self.MPI = _comm(), MPI
         self.rank, self.world = self.comm.Get_rank(), self.comm.Get_size()
-        state = model._state_targets()  # the live arrays: parameters' data and buffers
+        state = model.state_arrays()  # the live arrays: parameters' data and buffers
         layout = [(name, tuple(np.shape(v)), np.asarray(v).dtype.str) for name, v in state.items()]
         layouts = self.comm.allgather(layout)
         for r, other in enumerate(layouts):
@@ -67,7 +68,8 @@ class DataParallel:
         # Buckets: the layers of a Sequential from the last to the first (the order backward
         # finishes them), cut every BUCKET values; each is a contiguous part of one flat buffer,
         # summed over the ranks (Iallreduce) as soon as its layers' gradients are final.
-        layers = list(model) if type(model) is Sequential else [model]  # a subclass may override backward
+        self.sequential = type(model) is Sequential  # a subclass may override backward
+        layers = list(model) if self.sequential else [model]
         self.layers, self.slots, self.buckets, o, start = layers, {}, [], 0, 0
         for layer in reversed(layers):
             params = list(layer.parameters())
@@ -102,11 +104,12 @@ class DataParallel:
         share of the global batch), the single-process gradient of the global batch."""
         self.weight, self.requests = weight, []
         self._bind_grads()
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
+        if self.sequential:  # each layer's bucket goes as soon as the layer's backward is done
+            model.backward(grad, input_grad=False, after_layer=self._done)
+        else:
             if grad is not None:
-                grad = call_backward(layer, grad, i > 0)
-            self._done(layer)
+                call_backward(model, grad, False)
+            self._done(model)
         t = time.perf_counter()
         self.MPI.Request.Waitall(self.requests)
         self.wait_seconds += time.perf_counter() - t
@@ -117,10 +120,8 @@ class DataParallel:
         something replaced a gradient array since."""
         for slots in self.slots.values():
             for p, part in slots:
-                if p._grad.base is not self.flat:
-                    view = self.flat[part].reshape(p.data.shape)
-                    view[...] = p.grad
-                    p.grad = view
+                if not p.grad_in(self.flat):
+                    p.bind_grad(self.flat[part].reshape(p.data.shape))
 
     def _done(self, layer):
         for p, _ in self.slots.get(id(layer), ()):
@@ -151,3 +152,41 @@ class DataParallel:
                 sys.stderr.flush()
                 self.comm.Abort(1)
             raise
+
+
+class DataParallelStep(LocalStep):
+    """``fit(distributed=True)``'s step: this rank's share of each global batch, its gradients summed
+    over the ranks during the backward (``DataParallel``), the loss and accuracy of the global batch.
+    Creating it broadcasts rank 0's parameters and buffers."""
+
+    def __init__(self, model, loss, optimizer):
+        super().__init__(model, loss, optimizer)
+        self.dp = DataParallel(model)
+        self.rank, self.world = self.dp.rank, self.dp.world
+
+    def shared_seed(self, seed):
+        return self.dp.comm.bcast(seed, root=0)  # one permutation on every rank
+
+    def guard(self):
+        return self.dp.stop_all_on_failure()
+
+    def step(self, xb, yb):
+        """One step on this rank's share of the global batch ``(xb, yb)``; the global batch's
+        ``(mean loss, samples, correctly classified)``, the same on every rank."""
+        model, loss, opt, dp = self.model, self.loss, self.optimizer, self.dp
+        n_global = xb.shape[0]
+        share = dp.shard(n_global)
+        xb, yb = xb[share], yb[share]
+        n = xb.shape[0]
+        opt.zero_grad()
+        local, good, grad = 0.0, 0, None
+        if n:
+            out = model.forward(xb)
+            local = loss.forward(out, yb)
+            grad = loss.backward()
+            good = self._correct(out, yb)
+        dp.backward(model, grad, n / n_global)  # gradients summed over ranks bucket by bucket, during backward
+        opt.step()
+        total, count, correct, flag = dp.sum(local * n, n, good, 1.0 if self.classify else 0.0)
+        self.classify = bool(flag)
+        return total / count, int(count), int(correct)

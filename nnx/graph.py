@@ -45,6 +45,16 @@ class Add(Module):
         n = self._need_cache(self._n)
         return tuple(np.array(grad_out, copy=True) for _ in range(n))
 
+    def output_shape(self, *input_shapes):
+        return tuple(input_shapes[0])
+
+    def onnx(self, writer, x, prefix):
+        xs = [x] if isinstance(x, str) else list(x)
+        out = xs[0]
+        for other in xs[1:]:
+            out = writer.node("Add", [out, other], prefix)
+        return out
+
 
 class Graph(Module):
     """A directed acyclic graph of named modules.
@@ -175,6 +185,41 @@ class Graph(Module):
     @classmethod
     def config_size(cls, config):
         return sum(architecture_size(node["module"]) for node in config["nodes"])
+
+    def _through(self, inputs, visit):
+        """Each node's ``visit(name, module, parent values)`` in topological order, from the
+        graph inputs' values; returns every node's value."""
+        values = dict(zip(self._inputs, inputs, strict=True))
+        for n, m, ps in self.nodes():
+            values[n] = visit(n, m, [values[p] for p in ps])
+        return values
+
+    def output_shape(self, *input_shapes):
+        return tuple(self._through(input_shapes, lambda n, m, xs: m.output_shape(*xs))[self._out])
+
+    def flops(self, *input_shapes):
+        total = []
+
+        def visit(n, m, shapes):
+            total.append(m.flops(*shapes))
+            return m.output_shape(*shapes)
+
+        self._through(input_shapes, visit)
+        return None if None in total else sum(total)
+
+    def sample_shape(self):
+        return next((s for s in (m.sample_shape() for _, m, _ in self.nodes()) if s is not None), None)
+
+    def filters(self):
+        nodes = self.nodes()
+        return nodes[0][1].filters() if nodes else None
+
+    def onnx(self, writer, x, prefix):
+        if len(self._inputs) != 1:
+            raise ValueError(f"nnx.onnx.export: {prefix.rstrip('.') or 'the Graph'} has {len(self._inputs)} inputs; "
+                             "export takes one")
+        names = self._through([x], lambda n, m, xs: m.onnx(writer, xs if len(xs) > 1 else xs[0], f"{prefix}{n}."))
+        return names[self._out]
 
     def forward(self, *inputs):
         order = self.order()

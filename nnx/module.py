@@ -106,6 +106,26 @@ class Parameter:
         """Mark the gradient as zero (materialised lazily, see the class docstring)."""
         self._grad_is_zero = True
 
+    def bind_grad(self, array):
+        """Keep the gradient in ``array`` from now on (same shape and dtype, e.g. a view of one flat
+        buffer that a data-parallel step sums across processes in one call), with its current value.
+
+        Raises
+        ------
+        ValueError
+            When ``array`` does not have the parameter's shape and dtype.
+        """
+        if not isinstance(array, np.ndarray) or array.shape != self.data.shape or array.dtype != self.data.dtype:
+            raise ValueError(f"Parameter.bind_grad: expected an array of shape {self.data.shape} and dtype "
+                             f"{self.data.dtype}, got {getattr(array, 'shape', type(array).__name__)}")
+        array[...] = self.grad
+        self._grad = array
+        self._grad_is_zero = False
+
+    def grad_in(self, buffer):
+        """Whether the gradient lives in ``buffer`` (bound to a view of it with ``bind_grad``)."""
+        return self._grad is buffer or self._grad.base is buffer
+
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
@@ -249,6 +269,67 @@ class Module:
         for p in self.parameters():
             p.zero_grad()
 
+    # -- what a module knows about itself -------------------------------------------------------
+    # The questions the application asks of a model (nnx.summary, the input convention of
+    # checkpoints, ONNX export, plots, fit's seeding) are answered by each layer here, not by
+    # tests of its class elsewhere: a new layer answers them or gets these defaults.
+    def output_shape(self, *input_shapes):
+        """The output's shape for inputs of ``input_shapes`` (batch axis included). Default: a
+        forward pass on zeros in eval mode (the layers that know their shapes answer directly)."""
+        was_training = self.training
+        self.eval()
+        try:
+            p = next(self.parameters(), None)
+            dtype = p.dtype if p is not None else np.float32
+            return tuple(self.forward(*(np.zeros(s, dtype) for s in input_shapes)).shape)
+        finally:
+            self.train(was_training)
+
+    def flops(self, *input_shapes):
+        """Forward FLOPs on inputs of ``input_shapes`` (a multiply-add counts 2), or None when
+        unknown. Default: one per output element and extra input (an elementwise layer) for a
+        module without children; None for one with children (containers answer themselves)."""
+        if next(self.children(), None) is not None:
+            return None
+        return int(np.prod(self.output_shape(*input_shapes))) * max(1, len(input_shapes) - 1)
+
+    def sample_shape(self):
+        """The shape of one sample this module requires, as far as it alone decides: e.g.
+        ``(in_features,)`` for Linear, ``(in_channels, None, None)`` for Conv2d (the image size
+        is not its to say); None when it takes any shape. Containers ask their first layer that
+        has an answer (what a checkpoint's input convention falls back on, nnx.io.inputs)."""
+        return None
+
+    def filters(self):
+        """Weights worth looking at as images, ``(OC, C, KH, KW)`` (a convolution's), or None."""
+        return None
+
+    def onnx(self, writer, x, prefix):
+        """Append this module's ONNX nodes to ``writer`` (nnx.onnx's: ``writer.node(op, inputs,
+        hint, **attributes)`` returns the output's name, ``writer.init(name, array)`` adds an
+        initializer), applied to the tensor named ``x`` (a list of names for several inputs);
+        return the output's name. Default: no ONNX form, a ValueError naming the module."""
+        raise ValueError(f"nnx.onnx.export: layer {prefix.rstrip('.') or '(model)'} ({type(self).__name__}) cannot "
+                         "be exported: only nnx's built-in layers have an ONNX form")
+
+    # -- randomness ---------------------------------------------------------------------------
+    #: Whether this module draws random numbers in its forward (Dropout): ``reseed`` then gives
+    #: it a generator through ``set_generator``.
+    draws_random = False
+
+    def set_generator(self, rng):
+        """Draw from ``rng`` (a ``numpy.random.Generator``) from now on; for ``draws_random``
+        modules, which override it."""
+        raise NotImplementedError(f"{type(self).__name__} draws no random numbers")
+
+    def reseed(self, seed_sequence):
+        """Give every module of this one that draws random numbers its own generator: one child
+        of ``seed_sequence`` (``numpy.random.SeedSequence.spawn``) each, in ``modules()`` order.
+        ``fit(seed=...)`` calls it, so a seed fixes every Dropout mask of a run."""
+        drawers = [m for m in self.modules() if m.draws_random]
+        for m, child in zip(drawers, seed_sequence.spawn(len(drawers)), strict=True):
+            m.set_generator(np.random.default_rng(child))
+
     # -- state --------------------------------------------------------------------------------
     def state_dict(self):
         """Ordered ``{dotted_name: array}`` of parameters and buffers.
@@ -256,10 +337,11 @@ class Module:
         The arrays are copies (a snapshot): mutating them never changes the module, and training
         on never changes a saved state dict.
         """
-        return OrderedDict((k, np.array(v, copy=True)) for k, v in self._state_targets().items())
+        return OrderedDict((k, np.array(v, copy=True)) for k, v in self.state_arrays().items())
 
-    def _state_targets(self):
-        """``{dotted_name: the live array}`` of every parameter and buffer, in state order."""
+    def state_arrays(self):
+        """``{dotted_name: the live array}`` of every parameter (its ``.data``) and buffer, in
+        ``state_dict`` order: the arrays themselves, not copies (what a broadcast writes into)."""
         targets = OrderedDict()
         for mod_name, mod in self.named_modules():
             for name, p in mod._parameters.items():
@@ -290,7 +372,7 @@ class Module:
             state_dict = state_dict.state_dict()
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a mapping, got {type(state_dict).__name__}")
-        targets = self._state_targets()
+        targets = self.state_arrays()
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
@@ -375,6 +457,13 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
+class Elementwise:
+    """Mixin of a layer whose output has its input's shape (activations, Dropout, BatchNorm)."""
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
 class Sequential(Module):
     """A chain of modules: ``forward`` runs them in order, ``backward`` in reverse.
 
@@ -406,13 +495,46 @@ class Sequential(Module):
             x = run(x)
         return x
 
-    def backward(self, grad_out, *, input_grad=True):
+    def backward(self, grad_out, *, input_grad=True, after_layer=None):
         """Run every module's backward in reverse order; return the input gradient (``None``
-        with ``input_grad=False``, which the first module is passed on)."""
+        with ``input_grad=False``, which the first module is passed on).
+
+        ``after_layer(module)``, when given, is called as soon as each module's backward is done,
+        its parameters' gradients final (a data-parallel step starts summing them across
+        processes there, while the layers below still compute). ``grad_out=None`` runs no
+        backward, only the calls (a process with no samples: its gradients stay zero)."""
         mods = list(self._modules.values())
         for i in range(len(mods) - 1, -1, -1):
-            grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
+            if grad_out is not None:
+                grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
+            if after_layer is not None:
+                after_layer(mods[i])
         return grad_out if input_grad else None
+
+    def output_shape(self, input_shape):
+        for m in self:
+            input_shape = m.output_shape(input_shape)
+        return tuple(input_shape)
+
+    def flops(self, input_shape):
+        total = 0
+        for m in self:
+            f = m.flops(input_shape)
+            if f is None:
+                return None
+            total, input_shape = total + f, m.output_shape(input_shape)
+        return total
+
+    def sample_shape(self):
+        return next((s for s in (m.sample_shape() for m in self) if s is not None), None)
+
+    def filters(self):
+        return self[0].filters() if len(self) else None
+
+    def onnx(self, writer, x, prefix):
+        for name, child in self.named_children():
+            x = child.onnx(writer, x, f"{prefix}{name}.")
+        return x
 
     def get_config(self):
         parts = [architecture(m) for m in self]

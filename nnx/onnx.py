@@ -26,10 +26,6 @@ MAX_FILE = 1 << 31  # 2 GiB: protobuf's own limit for one message
 _DTYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 
 
-def _pair(v):
-    return [int(v), int(v)] if np.isscalar(v) else [int(a) for a in v]
-
-
 class _Writer:
     """Collects nodes and initializers while the model is walked."""
 
@@ -45,74 +41,11 @@ class _Writer:
         return name
 
     def node(self, op, inputs, hint, **attrs):
-        out = self.name(hint)
+        """Append an ``op`` node on the tensors ``inputs``; return its output's name (``hint``: a
+        layer's dotted prefix, or empty for the model itself)."""
+        out = self.name(hint.rstrip(".") or op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
-
-    def module(self, m, x, prefix):
-        """Emit ``m`` applied to the tensor named ``x``; return the output's name."""
-        p = prefix.rstrip(".") or type(m).__name__.lower()
-        if isinstance(m, Sequential):
-            for name, child in m._modules.items():
-                x = self.module(child, x, f"{prefix}{name}.")
-            return x
-        if isinstance(m, Graph):
-            return self.graph(m, x, prefix)
-        if isinstance(m, L.Linear):
-            ins = [x, self.init(prefix + "weight", m.weight.data)]
-            if m.bias is not None:
-                ins.append(self.init(prefix + "bias", m.bias.data))
-            return self.node("Gemm", ins, p, transB=1)
-        if isinstance(m, L.Conv2d):
-            ins = [x, self.init(prefix + "weight", m.weight.data)]
-            if m.bias is not None:
-                ins.append(self.init(prefix + "bias", m.bias.data))
-            pad = _pair(m.padding)
-            return self.node("Conv", ins, p, kernel_shape=list(m.weight.data.shape[2:]), strides=_pair(m.stride),
-                             pads=pad + pad)
-        if isinstance(m, L.MaxPool2d | L.AvgPool2d):
-            return self.node("MaxPool" if isinstance(m, L.MaxPool2d) else "AveragePool", [x], p,
-                             kernel_shape=_pair(m.kernel_size), strides=_pair(m.stride))
-        if isinstance(m, L.BatchNorm1d | L.BatchNorm2d):
-            c = m.num_features
-            scale = m.weight.data if m.weight is not None else np.ones(c)
-            bias = m.bias.data if m.bias is not None else np.zeros(c)
-            ins = [x, self.init(prefix + "weight", scale), self.init(prefix + "bias", bias),
-                   self.init(prefix + "running_mean", m.running_mean), self.init(prefix + "running_var", m.running_var)]
-            return self.node("BatchNormalization", ins, p, epsilon=float(m.eps))
-        if isinstance(m, L.Maxout):  # Gemm to out * pieces rows, grouped per output: reshape, max
-            z = self.node("Gemm", [x, self.init(prefix + "weight", m.weight.data),
-                                   self.init(prefix + "bias", m.bias.data)], p, transB=1)
-            shape = self.init(self.name(p + "_shape"), [0, m.out_features, m.pieces], np.int64)
-            z = self.node("Reshape", [z, shape], p)
-            return self.node("ReduceMax", [z], p, axes=[2], keepdims=0)  # axes an attribute until opset 18
-        simple = {L.ReLU: ("Relu", {}), L.Sigmoid: ("Sigmoid", {}), L.Tanh: ("Tanh", {}),
-                  L.Flatten: ("Flatten", {"axis": 1})}
-        if type(m) in simple:
-            op, attrs = simple[type(m)]
-            return self.node(op, [x], p, **attrs)
-        if isinstance(m, L.LeakyReLU):
-            return self.node("LeakyRelu", [x], p, alpha=float(m.negative_slope))
-        if isinstance(m, L.ELU):
-            return self.node("Elu", [x], p, alpha=float(m.alpha))
-        if isinstance(m, L.Dropout):
-            return x  # inference form: the identity
-        raise ValueError(f"nnx.onnx.export: layer {prefix.rstrip('.') or '(model)'} ({type(m).__name__}) cannot be "
-                         "exported: only nnx's built-in layers have an ONNX form")
-
-    def graph(self, g, x, prefix):
-        if len(g.input_names()) != 1:
-            raise ValueError(f"nnx.onnx.export: {prefix or 'the Graph'} has {len(g.input_names())} inputs; "
-                             "export takes one")
-        names = {g.input_names()[0]: x}
-        for name, m, parents in g.nodes():
-            if isinstance(m, Add):
-                names[name] = self.node("Add", [names[p] for p in parents[:2]], prefix + name)
-                for extra in parents[2:]:
-                    names[name] = self.node("Add", [names[name], names[extra]], prefix + name)
-            else:
-                names[name] = self.module(m, names[parents[0]], f"{prefix}{name}.")
-        return names[g.output_name()]
 
 
 def export(model, path, input_shape, *, dynamic_batch=True):
@@ -141,7 +74,7 @@ def export(model, path, input_shape, *, dynamic_batch=True):
         raise ValueError(f"nnx.onnx.export: model dtype {dtype} has no ONNX export (float32 or float64)")
     shape = [int(s) for s in input_shape]
     w = _Writer(dtype)
-    out = w.module(model, "input", "")
+    out = model.onnx(w, "input", "")  # each layer writes its own nodes (Module.onnx)
     w.nodes.append(helper.make_node("Identity", [out], ["output"], name="output"))
     batch = "batch" if dynamic_batch else 1
     was_training = model.training
@@ -305,6 +238,8 @@ def load(path):
     if bad:
         raise ValueError(f"nnx.onnx.load: {path}: ops nnx does not have: {', '.join(bad)}")
     final = alias.get(g.output[0].name, g.output[0].name)
+    if not steps:  # only Identity / Dropout nodes: the identity (an empty Sequential)
+        return Sequential().eval()
     chain = all(s[1] != "add" for s in steps) and all(
         s[2] == [steps[k - 1][3] if k else inputs[0].name] for k, s in enumerate(steps)) and steps[-1][3] == final
     if chain:

@@ -19,8 +19,6 @@ applies exactly that, or refuses with the reason: never a silently different pre
 """
 import numpy as np
 
-from ..layers import Conv2d, Linear, Maxout
-
 _MAX_DIM = 1 << 16
 
 
@@ -68,11 +66,12 @@ def input_metadata(input_shape, normalize=None, classes=None, **extra):
 
 
 def input_shape(model, meta):
-    """The recorded ``input_shape``, else the first Linear layer's ``(in_features,)``, else None."""
+    """The recorded ``input_shape``, else what the model's first layer requires when that fixes
+    it (``Module.sample_shape``: a Linear's ``(in_features,)``; a CNN cannot tell), else None."""
     if "input_shape" in meta:
         return tuple(meta["input_shape"])
-    first = next((m for m in model.modules() if isinstance(m, Linear | Maxout | Conv2d)), None)
-    return (first.in_features,) if isinstance(first, Linear | Maxout) else None
+    shape = model.sample_shape()
+    return None if shape is None or None in shape else tuple(shape)
 
 
 def prepare_inputs(x, meta, model, path="model"):

@@ -1,7 +1,7 @@
 """Activation layers. Each keeps, in training mode, only what its backward needs."""
 from .. import kernels
 from .._validation import check_real
-from ..module import Module
+from ..module import Elementwise, Module
 
 
 class FusesReLU:
@@ -15,7 +15,7 @@ class FusesReLU:
         return lambda x: next_module.forward_rectified(self.forward(x, relu=True))
 
 
-class ReLU(Module):
+class ReLU(Elementwise, Module):
     """y = max(x, 0), any shape. Caches the bool mask ``x > 0`` (not x) for backward."""
 
     def __init__(self):
@@ -26,6 +26,9 @@ class ReLU(Module):
         y, mask = kernels.current().relu_forward(x)
         self._mask = mask if self.training else None
         return y
+
+    def onnx(self, writer, x, prefix):
+        return writer.node("Relu", [x], prefix)
 
     def backward(self, grad_out, *, input_grad=True):
         mask = self._need_cache(self._mask)
@@ -38,7 +41,7 @@ class ReLU(Module):
         return y
 
 
-class Sigmoid(Module):
+class Sigmoid(Elementwise, Module):
     """y = 1 / (1 + exp(-x)), any shape. Caches y (the derivative is y * (1 - y))."""
 
     def __init__(self):
@@ -50,11 +53,14 @@ class Sigmoid(Module):
         self._y = y if self.training else None
         return y
 
+    def onnx(self, writer, x, prefix):
+        return writer.node("Sigmoid", [x], prefix)
+
     def backward(self, grad_out, *, input_grad=True):
         return kernels.current().sigmoid_backward(grad_out, self._need_cache(self._y))
 
 
-class Tanh(Module):
+class Tanh(Elementwise, Module):
     """y = tanh(x), any shape. Caches y (the derivative is 1 - y^2)."""
 
     def __init__(self):
@@ -66,11 +72,14 @@ class Tanh(Module):
         self._y = y if self.training else None
         return y
 
+    def onnx(self, writer, x, prefix):
+        return writer.node("Tanh", [x], prefix)
+
     def backward(self, grad_out, *, input_grad=True):
         return kernels.current().tanh_backward(grad_out, self._need_cache(self._y))
 
 
-class LeakyReLU(Module):
+class LeakyReLU(Elementwise, Module):
     """y = x if x > 0 else negative_slope * x (torch's default slope 0.01). Caches x."""
 
     def __init__(self, negative_slope=0.01):
@@ -84,6 +93,9 @@ class LeakyReLU(Module):
         self._x = x if self.training else None
         return y
 
+    def onnx(self, writer, x, prefix):
+        return writer.node("LeakyRelu", [x], prefix, alpha=float(self.negative_slope))
+
     def backward(self, grad_out, *, input_grad=True):
         return kernels.current().leaky_relu_backward(grad_out, self._need_cache(self._x), self.negative_slope)
 
@@ -94,7 +106,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class ELU(Module):
+class ELU(Elementwise, Module):
     """y = x if x > 0 else alpha * (exp(x) - 1) (torch's default alpha 1). Caches x and y."""
 
     def __init__(self, alpha=1.0):
@@ -106,6 +118,9 @@ class ELU(Module):
         y = kernels.current().elu_forward(x, self.alpha)
         self._cache = (x, y) if self.training else None
         return y
+
+    def onnx(self, writer, x, prefix):
+        return writer.node("Elu", [x], prefix, alpha=float(self.alpha))
 
     def backward(self, grad_out, *, input_grad=True):
         x, y = self._need_cache(self._cache)

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import init, kernels, precision
 from .._validation import as_generator, check_array, check_dtype, check_positive_int
-from ..kernels._args import pair
+from ..kernels import pair
 from ..module import Module, Parameter
 from .activations import FusesReLU
 
@@ -76,6 +76,29 @@ class Conv2d(FusesReLU, Module):
         if self.bias is not None:
             self.bias.accumulate(db)
         return dx
+
+    def output_shape(self, input_shape):
+        n, _, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+
+    def flops(self, input_shape):
+        out = int(np.prod(self.output_shape(input_shape)))
+        return 2 * out * self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+
+    def sample_shape(self):
+        return (self.in_channels, None, None)  # the image size is not the layer's to say
+
+    def filters(self):
+        return self.weight.data
+
+    def onnx(self, writer, x, prefix):
+        ins = [x, writer.init(prefix + "weight", self.weight.data)]
+        if self.bias is not None:
+            ins.append(writer.init(prefix + "bias", self.bias.data))
+        pads = [int(p) for p in self.padding] * 2
+        return writer.node("Conv", ins, prefix, kernel_shape=list(self.kernel_size), strides=list(self.stride),
+                           pads=pads)
 
     @classmethod
     def config_size(cls, config):

@@ -2,10 +2,10 @@
 import numpy as np
 
 from .._validation import as_generator, check_array, check_real
-from ..module import Module
+from ..module import Elementwise, Module
 
 
-class Dropout(Module):
+class Dropout(Elementwise, Module):
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` in
     training mode; identity in eval mode (torch's inverted dropout). Caches the scaled mask.
 
@@ -43,6 +43,14 @@ class Dropout(Module):
             return np.array(grad_out, copy=True)
         mask = self._need_cache(self._mask)
         return grad_out * mask
+
+    draws_random = True
+
+    def onnx(self, writer, x, prefix):
+        return x  # the inference form: the identity
+
+    def set_generator(self, rng):
+        self.rng = as_generator(rng, "rng", "Dropout.set_generator")
 
     def get_config(self):
         return {"p": self.p}

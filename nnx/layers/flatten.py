@@ -18,6 +18,15 @@ class Flatten(Module):
         self._shape = x.shape if self.training else None
         return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
+    def output_shape(self, input_shape):
+        return (input_shape[0], int(np.prod(input_shape[1:])))
+
+    def flops(self, input_shape):
+        return 0  # a reshape
+
+    def onnx(self, writer, x, prefix):
+        return writer.node("Flatten", [x], prefix, axis=1)
+
     def backward(self, grad_out, *, input_grad=True):
         shape = self._need_cache(self._shape)
         n = int(np.prod(shape[1:]))

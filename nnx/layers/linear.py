@@ -71,6 +71,21 @@ class Linear(FusesReLU, Module):
             self.bias.accumulate(dy2.sum(axis=0))
         return k.gemm(dy2, self.weight.data, bf16=bf16).reshape(self._in_shape) if input_grad else None
 
+    def output_shape(self, input_shape):
+        return (*input_shape[:-1], self.out_features)
+
+    def flops(self, input_shape):
+        return 2 * int(np.prod(input_shape[:-1])) * self.in_features * self.out_features
+
+    def sample_shape(self):
+        return (self.in_features,)
+
+    def onnx(self, writer, x, prefix):
+        ins = [x, writer.init(prefix + "weight", self.weight.data)]
+        if self.bias is not None:
+            ins.append(writer.init(prefix + "bias", self.bias.data))
+        return writer.node("Gemm", ins, prefix, transB=1)
+
     @classmethod
     def config_size(cls, config):
         i, o = (check_positive_int(config[k], k, "Linear") for k in ("in_features", "out_features"))

@@ -56,6 +56,23 @@ class Maxout(Module):
         self.bias.accumulate(dz.sum(axis=0))
         return k.gemm(dz, self.weight.data, bf16=bf16) if input_grad else None
 
+    def output_shape(self, input_shape):
+        return (input_shape[0], self.out_features)
+
+    def flops(self, input_shape):
+        return 2 * input_shape[0] * self.in_features * self.out_features * self.pieces
+
+    def sample_shape(self):
+        return (self.in_features,)
+
+    def onnx(self, writer, x, prefix):
+        """Gemm to out * pieces columns, grouped per output: Reshape, then the max of each group."""
+        z = writer.node("Gemm", [x, writer.init(prefix + "weight", self.weight.data),
+                                 writer.init(prefix + "bias", self.bias.data)], prefix, transB=1)
+        shape = writer.init(writer.name(prefix + "shape"), [0, self.out_features, self.pieces], np.int64)
+        z = writer.node("Reshape", [z, shape], prefix)
+        return writer.node("ReduceMax", [z], prefix, axes=[2], keepdims=0)  # axes an attribute until opset 18
+
     @classmethod
     def config_size(cls, config):
         i, o, k = (check_positive_int(config[n], n, "Maxout") for n in ("in_features", "out_features", "pieces"))

@@ -4,10 +4,10 @@ import numpy as np
 
 from .. import kernels
 from .._validation import check_array, check_dtype, check_positive_int, check_real
-from ..module import Module, Parameter, StateDictError
+from ..module import Elementwise, Module, Parameter, StateDictError
 
 
-class _BatchNorm(Module):
+class _BatchNorm(Elementwise, Module):
     """Shared code: statistics over every axis but the channel axis 1.
 
     Training: normalise with the batch mean and the *biased* batch variance, and update the
@@ -42,7 +42,6 @@ class _BatchNorm(Module):
             want = " or ".join(f"{d}-D" for d in self._ndims)
             raise ValueError(f"{name}.forward: expected {want} input with C={self.num_features} on "
                              f"axis 1, got shape {x.shape}")
-        shape = self._shape(x)
         gamma = self.weight.data if self.weight is not None else np.ones(self.num_features, self.dtype)
         beta = self.bias.data if self.bias is not None else np.zeros(self.num_features, self.dtype)
         if not self.training:
@@ -51,9 +50,9 @@ class _BatchNorm(Module):
             # keeps xhat in eval mode too, so gradients through a network with frozen statistics
             # (fine-tuning, saliency maps) work, as in torch.
             inv = (1 / np.sqrt(self.running_var + self.dtype.type(self.eps))).astype(self.dtype)
-            xhat = (x - self.running_mean.reshape(shape)) * inv.reshape(shape)
+            y, xhat = kernels.current().batchnorm_apply(x, self.running_mean, inv, gamma, beta)
             self._cache = ("eval", xhat, inv, gamma)
-            return xhat * gamma.reshape(shape) + beta.reshape(shape)
+            return y
         n = x.size // self.num_features
         if n < 2:
             raise ValueError(f"{name}.forward: expected more than 1 value per channel in "
@@ -96,6 +95,19 @@ class _BatchNorm(Module):
         if var is not None and var.dtype.kind == "f" and not (np.isfinite(var).all() and (var >= 0).all()):
             raise StateDictError(f"load_state_dict: {type(self).__name__}.running_var: expected finite values "
                                  ">= 0 (a variance), got negative or NaN entries")
+
+    def flops(self, input_shape):
+        return 2 * int(np.prod(input_shape))
+
+    def onnx(self, writer, x, prefix):
+        """Inference form: BatchNormalization with the running statistics."""
+        c = self.num_features
+        scale = self.weight.data if self.weight is not None else np.ones(c)
+        bias = self.bias.data if self.bias is not None else np.zeros(c)
+        ins = [x, writer.init(prefix + "weight", scale), writer.init(prefix + "bias", bias),
+               writer.init(prefix + "running_mean", self.running_mean),
+               writer.init(prefix + "running_var", self.running_var)]
+        return writer.node("BatchNormalization", ins, prefix, epsilon=float(self.eps))
 
     def get_config(self):
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,

@@ -1,6 +1,6 @@
 """Max and average pooling layers (no padding, floor mode, as torch's defaults)."""
 from .. import kernels
-from ..kernels._args import pair
+from ..kernels import pair
 from ..module import Module
 
 
@@ -17,6 +17,20 @@ class _Pool2d(Module):
             raise ValueError(f"{type(self).__name__}.forward: expected 4-D input (N, C, H, W), "
                              f"got shape {getattr(x, 'shape', type(x).__name__)}")
 
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return (n, c, (h - kh) // sh + 1, (w - kw) // sw + 1)
+
+    def flops(self, input_shape):
+        out = 1
+        for s in self.output_shape(input_shape):
+            out *= s
+        return out * self.kernel_size[0] * self.kernel_size[1]
+
+    def onnx(self, writer, x, prefix):
+        return writer.node(self._onnx_op, [x], prefix, kernel_shape=list(self.kernel_size), strides=list(self.stride))
+
     def get_config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
 
@@ -27,6 +41,8 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """Max over (kh, kw) windows; stride defaults to the kernel size. Caches the argmax
     (first maximum on ties, NaN wins, as torch) and the input shape."""
+
+    _onnx_op = "MaxPool"
 
     def forward(self, x):
         self._check(x)
@@ -41,6 +57,8 @@ class MaxPool2d(_Pool2d):
 
 class AvgPool2d(_Pool2d):
     """Mean over (kh, kw) windows; stride defaults to the kernel size. Caches the input shape."""
+
+    _onnx_op = "AveragePool"
 
     def forward(self, x):
         self._check(x)

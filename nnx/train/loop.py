@@ -25,7 +25,6 @@ from tqdm import tqdm
 from .. import _config, _malloc, kernels
 from .._validation import check_positive_int
 from ..datasets.loader import DataLoader
-from ..layers.dropout import Dropout
 from ..module import Module
 from ..precision import autocast, check_precision
 from .callbacks import LRScheduler, check_callbacks
@@ -148,6 +147,60 @@ def _progress(progress, total, desc):
     raise TypeError(f"fit: progress: expected a bool or a writable stream, got {type(progress).__name__}")
 
 
+def _check_seed(seed):
+    """``fit``'s seed, or a drawn one when it is None (recorded in the History to reproduce a run)."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"fit: seed: expected a non-negative int or None, got {seed!r}")
+    return int(seed)
+
+
+class LocalStep:
+    """The training step of one process: forward, loss, ``zero_grad``, the explicit backward (no
+    gradient for the data), optimizer step. ``DataParallelStep`` (nnx.distributed) is the same
+    step over MPI ranks; ``fit`` only calls ``step``.
+
+    Attributes
+    ----------
+    rank, world : int
+        This process's rank and the number of processes (0 and 1 here).
+    classify : bool or None
+        Whether the targets are class labels (accuracy is counted); known after the first step.
+    """
+
+    rank, world = 0, 1
+
+    def __init__(self, model, loss, optimizer):
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.classify = None
+
+    def shared_seed(self, seed):
+        """The seed every process uses (here: ``seed``)."""
+        return seed
+
+    def guard(self):
+        """A context for the whole run (the data-parallel one stops every rank when one fails)."""
+        return contextlib.nullcontext()
+
+    def step(self, xb, yb):
+        """Train on one batch; return its ``(mean loss, samples, correctly classified)``."""
+        model, loss, opt = self.model, self.loss, self.optimizer
+        out = model.forward(xb)
+        value = loss.forward(out, yb)
+        opt.zero_grad()
+        model.backward(loss.backward(), input_grad=False)
+        opt.step()
+        return value, xb.shape[0], self._correct(out, yb)
+
+    def _correct(self, out, yb):
+        """Correctly classified samples of a batch (0 when the targets are not class labels,
+        which the first batch decides)."""
+        if self.classify is None:
+            self.classify = _is_classification(out, np.asarray(yb))
+        return _count_correct(out, yb) if self.classify else 0
+
+
 class Trainer:
     """A model, its loss and optimizer, trained with ``fit`` and used with ``evaluate``/``predict``.
 
@@ -172,7 +225,7 @@ class Trainer:
             raise TypeError(f"Trainer: optimizer: expected an nnx.optim optimizer, got {type(optimizer).__name__}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.callbacks = check_callbacks(callbacks)
-        self._dp, self.rank = None, 0  # set by fit(distributed=True)
+        self.steps, self.rank = None, 0  # fit's step (LocalStep, or data-parallel) and this process's rank
         if schedule is not None:
             self.callbacks.insert(0, LRScheduler(schedule))
         self.history = History()
@@ -211,36 +264,17 @@ class Trainer:
         train_data = _check_data(train_data, "train_data", where)
         if val_data is not None:
             val_data = _check_data(val_data, "val_data", where)
-        self._dp, self.rank = None, 0
-        if distributed:
-            if not isinstance(train_data, tuple):  # refused before any collective call
-                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
-                                 "share of every global batch)")
-            from ..distributed import DataParallel
-            self._dp = DataParallel(self.model)  # broadcasts rank 0's parameters and buffers
-            self.rank = self._dp.rank
-            if self.rank:
-                progress = False  # rank 0 reports
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-            if self._dp is not None:
-                seed = self._dp.comm.bcast(seed, root=0)  # one permutation on every rank
-        elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"fit: seed: expected a non-negative int or None, got {seed!r}")
-        seed = int(seed)
-        shuffle_ss, dropout_ss = np.random.SeedSequence(seed).spawn(2)
-        for m, ss in zip((m for m in self.model.modules() if isinstance(m, Dropout)),
-                         dropout_ss.spawn(sum(isinstance(m, Dropout) for m in self.model.modules())),
-                         strict=True):
-            m.rng = np.random.default_rng(ss)
-        if isinstance(train_data, tuple):
-            x, y = train_data
-            world = self._dp.world if self._dp is not None else 1  # a global batch: batch_size per rank
-            batches = DataLoader(x, y, batch_size=batch_size * world, shuffle=shuffle,
+        steps = self._strategy(distributed, train_data)
+        if steps.rank:
+            progress = False  # rank 0 reports
+        seed = steps.shared_seed(_check_seed(seed))
+        shuffle_ss, model_ss = np.random.SeedSequence(seed).spawn(2)
+        self.model.reseed(model_ss)  # every layer that draws random numbers (Dropout) its own stream
+        batches, n_train = train_data, None
+        if isinstance(train_data, tuple):  # a global batch: batch_size samples per rank
+            batches = DataLoader(*train_data, batch_size=batch_size * steps.world, shuffle=shuffle,
                                  rng=np.random.default_rng(shuffle_ss))
-            n_train = x.shape[0]
-        else:
-            batches, n_train = train_data, None
+            n_train = train_data[0].shape[0]
         self.history = history = History({
             "epochs": epochs, "batch_size": batch_size, "seed": seed, "n_train": n_train,
             "threads": _config.get_num_threads(), "backend": kernels.get_backend_name(),
@@ -248,34 +282,52 @@ class Trainer:
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        guard = self._dp.stop_all_on_failure() if self._dp is not None else contextlib.nullcontext()
-        with guard, _Interrupt() as interrupt:
+        with steps.guard(), _Interrupt() as interrupt:
             for epoch in range(epochs):
-                logs, bar = self._train_epoch(epoch, epochs, batches, progress, interrupt)
-                if logs is None:
-                    break
-                if val_data is not None:
-                    val = self.evaluate(val_data, batch_size=max(batch_size, 256))
-                    logs.update({f"val_{k}": v for k, v in val.items() if k != "n"})
-                shown = bar.disable is False
-                bar.close()
-                if shown:  # the live bar goes; one permanent line per epoch stays
-                    tqdm.write(_epoch_line(epochs, logs), file=progress if hasattr(progress, "write") else sys.stderr)
-                elif progress is True:  # no terminal for a bar: the line alone
-                    print(_epoch_line(epochs, logs), file=sys.stderr, flush=True)
-                history.append(logs)
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, epoch, logs)
-                if interrupt.requested and not history.interrupted:  # Ctrl-C during validation/callbacks
-                    history.interrupted = True
-                    history.stop_reason = f"interrupted (Ctrl-C) at the end of epoch {epoch + 1}"
-                if self.stop_training or interrupt.requested:
+                if not self._epoch(steps, epoch, epochs, batches, val_data, batch_size, progress, interrupt):
                     break
         for cb in self.callbacks:
             cb.on_train_end(self, history)
         return history
 
-    def _train_epoch(self, epoch, epochs, batches, progress, interrupt):
+    def _strategy(self, distributed, train_data):
+        """The step: this process's (``LocalStep``), or a data-parallel one over MPI."""
+        if not isinstance(distributed, bool):
+            raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
+        self.steps = LocalStep(self.model, self.loss, self.optimizer)
+        if distributed:
+            if not isinstance(train_data, tuple):  # refused before any collective call
+                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
+                                 "share of every global batch)")
+            from ..distributed import DataParallelStep
+            self.steps = DataParallelStep(self.model, self.loss, self.optimizer)  # broadcasts rank 0's state
+        self.rank = self.steps.rank
+        return self.steps
+
+    def _epoch(self, steps, epoch, epochs, batches, val_data, batch_size, progress, interrupt):
+        """One epoch, its validation, its line and its callbacks; False when training stops."""
+        logs, bar = self._train_epoch(steps, epoch, epochs, batches, progress, interrupt)
+        if logs is None:
+            return False
+        if val_data is not None:
+            val = self.evaluate(val_data, batch_size=max(batch_size, 256))
+            logs.update({f"val_{k}": v for k, v in val.items() if k != "n"})
+        shown = bar.disable is False
+        bar.close()
+        if shown:  # the live bar goes; one permanent line per epoch stays
+            tqdm.write(_epoch_line(epochs, logs), file=progress if hasattr(progress, "write") else sys.stderr)
+        elif progress is True:  # no terminal for a bar: the line alone
+            print(_epoch_line(epochs, logs), file=sys.stderr, flush=True)
+        history = self.history
+        history.append(logs)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, epoch, logs)
+        if interrupt.requested and not history.interrupted:  # Ctrl-C during validation/callbacks
+            history.interrupted = True
+            history.stop_reason = f"interrupted (Ctrl-C) at the end of epoch {epoch + 1}"
+        return not (self.stop_training or interrupt.requested)
+
+    def _train_epoch(self, steps, epoch, epochs, batches, progress, interrupt):
         """One pass over the data: ``(logs, open progress bar)``, or ``(None, None)`` if stopped."""
         model, opt = self.model, self.optimizer
         for cb in self.callbacks:
@@ -288,21 +340,16 @@ class Trainer:
         n_batches = len(batches) if hasattr(batches, "__len__") else None
         bar = _progress(progress, total, f"epoch {epoch + 1}/{epochs}")
         model.train()
-        seen, loss_sum, correct, classify = 0, 0.0, 0, None
+        seen, loss_sum, correct = 0, 0.0, 0
         t0 = time.perf_counter()
-        dp = self._dp
-        for b, batch in enumerate(batches):
-            xb, yb = batch
-            if dp is None:
-                value, n, good, classify = self._step(xb, yb, classify)
-            else:
-                value, n, good, classify = self._distributed_step(dp, xb, yb, classify)
+        for b, (xb, yb) in enumerate(batches):
+            value, n, good = steps.step(xb, yb)
             seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + good
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": n})
             if bar.disable is False and (b % 10 == 0 or b + 1 == n_batches):
-                bar.set_postfix(_postfix({"loss": loss_sum / seen, "accuracy": correct / seen if classify else None}),
-                                refresh=False)
+                accuracy = correct / seen if steps.classify else None
+                bar.set_postfix(_postfix({"loss": loss_sum / seen, "accuracy": accuracy}), refresh=False)
             bar.update(n)
             if not math.isfinite(value):
                 warnings.warn(f"fit: the loss became {value} in epoch {epoch + 1}, batch {b + 1}; "
@@ -319,46 +366,10 @@ class Trainer:
                 return None, None
         elapsed = time.perf_counter() - t0
         logs = {"epoch": epoch + 1, "loss": loss_sum / seen if seen else float("nan")}
-        if classify:
+        if steps.classify:
             logs["accuracy"] = correct / seen
         logs.update({"lr": lr, "time": elapsed, "samples_per_sec": seen / elapsed if elapsed > 0 else float("nan")})
         return logs, bar
-
-    def _step(self, xb, yb, classify):
-        """One step: forward, loss, zero_grad, explicit backward, optimizer step;
-        ``(loss, n, correct, classify)`` of the batch."""
-        model, loss, opt = self.model, self.loss, self.optimizer
-        out = model.forward(xb)
-        value = loss.forward(out, yb)
-        opt.zero_grad()
-        model.backward(loss.backward(), input_grad=False)
-        opt.step()
-        if classify is None:
-            classify = _is_classification(out, np.asarray(yb))
-        return value, xb.shape[0], _count_correct(out, yb) if classify else 0, classify
-
-    def _distributed_step(self, dp, xb, yb, classify):
-        """One step on this rank's share of a global batch; ``(loss, n, correct, classify)`` of
-        the global batch, the same on every rank."""
-        model, loss, opt = self.model, self.loss, self.optimizer
-        n_global = xb.shape[0]
-        share = dp.shard(n_global)
-        xb, yb = xb[share], yb[share]
-        n = xb.shape[0]
-        opt.zero_grad()
-        local, good, grad = 0.0, 0, None
-        if n:
-            out = model.forward(xb)
-            local = loss.forward(out, yb)
-            grad = loss.backward()
-            if classify is None:
-                classify = _is_classification(out, np.asarray(yb))
-            if classify:
-                good = _count_correct(out, yb)
-        dp.backward(model, grad, n / n_global)  # gradients summed over ranks bucket by bucket, during backward
-        opt.step()
-        total, count, correct, flag = dp.sum(local * n, n, good, 1.0 if classify else 0.0)
-        return total / count, int(count), int(correct), bool(flag)
 
     # -- inference ----------------------------------------------------------------------------
     def evaluate(self, data, batch_size=1000):

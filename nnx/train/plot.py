@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from ..io.atomic import atomic_write
+
 
 def _figure(width, height):
     try:
@@ -25,7 +27,8 @@ def _save(fig, path):
         raise ValueError(f"nnx.plot: path: expected a .png file name, got {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, format="png")
+    with atomic_write(path) as f:  # a reader never sees half a picture
+        fig.savefig(f, format="png")
     return path
 
 
@@ -170,12 +173,11 @@ def plot_report(folder, history=None, model=None, x=None, y=None, class_names=No
     """Write every picture that applies into ``folder``; return the paths.
 
     ``curves.png`` (from ``history``), and with ``model``, ``x``, ``y`` (test data):
-    ``confusion.png``, ``misclassified.png`` and, when the first layer is a Conv2d,
-    ``filters.png``. ``images``: what ``misclassified.png`` shows for each sample, when ``x`` is
-    not a picture (standardised pixels look like noise; pass the raw images). The examples' and
-    the CLI's ``--plots DIR``.
+    ``confusion.png``, ``misclassified.png`` and, when the first layer has image filters (a
+    Conv2d: ``Module.filters``), ``filters.png``. ``images``: what ``misclassified.png`` shows
+    for each sample, when ``x`` is not a picture (standardised pixels look like noise; pass the
+    raw images). The examples' and the CLI's ``--plots DIR``.
     """
-    from ..layers import Conv2d
     from .loop import predict
     from .metrics import confusion_matrix
     paths = []
@@ -188,7 +190,7 @@ def plot_report(folder, history=None, model=None, x=None, y=None, class_names=No
         paths.append(plot_misclassified(x if images is None else images, y, scores,
                                         os.path.join(folder, "misclassified.png"),
                                         class_names=class_names))
-        first = next((m for m in model.modules() if m is not model and not m._modules), None)
-        if isinstance(first, Conv2d):
-            paths.append(plot_filters(first, os.path.join(folder, "filters.png")))
+        weights = model.filters()  # the first layer's, when it has image-like filters (a convolution)
+        if weights is not None:
+            paths.append(plot_filters(weights, os.path.join(folder, "filters.png")))
     return paths

@@ -2,26 +2,12 @@
 import numpy as np
 
 from ..graph import Graph
-from ..layers import AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, Maxout, MaxPool2d
 from ..module import Module, Sequential
 
 
-def _flops(m, inputs, y):
-    """Forward FLOPs (a multiply-add counts 2); elementwise layers 1 per output element."""
-    x = inputs[0]
-    if isinstance(m, Linear):
-        return 2 * (x.size // m.in_features) * m.in_features * m.out_features
-    if isinstance(m, Maxout):
-        return 2 * x.shape[0] * m.in_features * m.out_features * m.pieces
-    if isinstance(m, Conv2d):
-        return 2 * y.size * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, MaxPool2d | AvgPool2d):
-        return y.size * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, BatchNorm1d | BatchNorm2d):
-        return 2 * y.size
-    if isinstance(m, Flatten):
-        return 0
-    return int(np.size(y)) * max(1, len(inputs) - 1) if next(m.children(), None) is None else None
+def _flops(m, inputs):
+    """The layer's forward FLOPs on these inputs (``Module.flops``), or None (no row)."""
+    return m.flops(*(np.shape(x) for x in inputs))
 
 
 class Summary:
@@ -55,9 +41,11 @@ def _walk(m, name, inputs, rows):
                 continue
             y = run(x)
             kinds = "+".join(type(c).__name__ for c in mods)
-            for c in mods:
+            shape = np.shape(x)
+            for c in mods:  # each module's FLOPs on its own input (the previous one's output)
                 rows.append((_join(name, names[id(c)]), f"{type(c).__name__} (fused: {kinds})", tuple(y.shape),
-                             c.num_parameters(), int(_flops(c, (x,), y))))
+                             c.num_parameters(), int(c.flops(shape))))
+                shape = c.output_shape(shape)
             x = y
         return x
     if isinstance(m, Graph):
@@ -66,7 +54,7 @@ def _walk(m, name, inputs, rows):
             values[node] = _walk(module, _join(name, node), tuple(values[p] for p in parents), rows)
         return values[m.output_name()]
     y = m.forward(*inputs)
-    f = _flops(m, inputs, y)
+    f = _flops(m, inputs)
     if f is not None:
         rows.append((name or type(m).__name__, type(m).__name__, tuple(np.shape(y)), m.num_parameters(), int(f)))
     return y

@@ -1,0 +1,128 @@
+"""Every built-in layer answers, itself, what the rest of nnx asks of it (Module's hooks): its
+output shape (checked against a forward pass), its FLOPs (as nnx.summary shows them), its
+gradients (gradcheck in float64), a checkpoint round trip, and an ONNX export re-imported (with
+the onnx extra). A layer added to nnx without a case here fails the first test: nothing is
+forgotten by memory any more."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import nnx
+from nnx.module import _BUILTIN
+
+
+def _residual(dtype):
+    g = nnx.Graph()
+    x = g.input("x")
+    h = g.node("fc", nnx.Linear(6, 6, dtype=dtype, rng=0), x)
+    g.output(g.node("add", nnx.Add(), x, h))
+    return g
+
+
+# class name -> (factory(dtype), input shape)
+CASES = {
+    "Linear": (lambda dt: nnx.Linear(5, 3, dtype=dt, rng=0), (4, 5)),
+    "Conv2d": (lambda dt: nnx.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, dtype=dt, rng=0), (2, 2, 7, 6)),
+    "MaxPool2d": (lambda dt: nnx.MaxPool2d(2), (2, 3, 6, 6)),
+    "AvgPool2d": (lambda dt: nnx.AvgPool2d((3, 2), stride=(1, 2)), (2, 3, 7, 6)),
+    "Flatten": (lambda dt: nnx.Flatten(), (2, 3, 4, 5)),
+    "ReLU": (lambda dt: nnx.ReLU(), (4, 6)),
+    "LeakyReLU": (lambda dt: nnx.LeakyReLU(0.1), (4, 6)),
+    "ELU": (lambda dt: nnx.ELU(0.5), (4, 6)),
+    "Sigmoid": (lambda dt: nnx.Sigmoid(), (4, 6)),
+    "Tanh": (lambda dt: nnx.Tanh(), (4, 6)),
+    "Maxout": (lambda dt: nnx.Maxout(6, 3, 2, dtype=dt, rng=0), (4, 6)),
+    "Dropout": (lambda dt: nnx.Dropout(0.3, rng=0), (4, 6)),
+    "BatchNorm1d": (lambda dt: nnx.BatchNorm1d(6, dtype=dt), (8, 6)),
+    "BatchNorm2d": (lambda dt: nnx.BatchNorm2d(3, dtype=dt), (4, 3, 5, 5)),
+    "Sequential": (lambda dt: nnx.Sequential(nnx.Linear(6, 5, dtype=dt, rng=0), nnx.ReLU(),
+                                             nnx.Linear(5, 2, dtype=dt, rng=1)), (4, 6)),
+    "Graph": (_residual, (4, 6)),
+    "Add": (_residual, (4, 6)),  # Add joins branches: it is walked inside a residual Graph
+}
+LAYERS = sorted(name for name, cls in _BUILTIN.items() if not issubclass(cls, nnx.Loss))
+
+
+def test_every_built_in_layer_has_a_case():
+    assert set(CASES) == set(LAYERS), f"add a case for {sorted(set(LAYERS) - set(CASES))}"
+
+
+def _input(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _warm(m, shape, dtype):
+    """One training-mode forward (BatchNorm's running statistics move off their defaults), then
+    eval mode: the form checkpoints and ONNX describe."""
+    m.train()
+    m.forward(_input(shape, dtype, seed=1))
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_output_shape_and_flops_match_a_forward_pass_and_the_summary(name):
+    make, shape = CASES[name]
+    m = make(np.float32)
+    y = m.forward(_input(shape, np.float32))
+    assert m.output_shape(shape) == y.shape
+    flops = m.flops(shape)
+    assert isinstance(flops, int) and flops >= 0
+    table = nnx.summary(m, shape, print_table=False)
+    assert table.total_flops == flops
+    if name == "Add":
+        add = {n: mod for n, mod, _ in m.nodes()}["add"]
+        assert add.output_shape((4, 6), (4, 6)) == (4, 6) and add.flops((4, 6), (4, 6)) == 24
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradcheck_in_float64(name):
+    make, shape = CASES[name]
+    m = make(np.float64)
+    if name == "Dropout":
+        m.reuse_mask = True  # finite differences call forward many times: one mask
+    assert nnx.gradcheck(m, _input(shape, np.float64))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_checkpoint_round_trips(name, tmp_path):
+    make, shape = CASES[name]
+    m = _warm(make(np.float32), shape, np.float32)
+    nnx.save(m, tmp_path / "m.npz")
+    back = nnx.load(tmp_path / "m.npz").eval()
+    x = _input(shape, np.float32, seed=2)
+    np.testing.assert_array_equal(back.forward(x), m.forward(x))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_onnx_exports_and_reimports(name, tmp_path):
+    if importlib.util.find_spec("onnx") is None:
+        pytest.skip("needs the onnx extra (NNX_TEST_EXTRAS=1)")
+    make, shape = CASES[name]
+    m = _warm(make(np.float32), shape, np.float32)
+    nnx.onnx.export(m, tmp_path / "m.onnx", shape[1:])
+    back = nnx.onnx.load(tmp_path / "m.onnx")
+    x = _input(shape, np.float32, seed=3)
+    np.testing.assert_allclose(back.forward(x), m.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def test_reseed_gives_each_random_layer_its_own_stream():
+    model = nnx.Sequential(nnx.Dropout(0.5), nnx.Linear(4, 4, rng=0), nnx.Dropout(0.5))
+    drawers = [m for m in model.modules() if m.draws_random]
+    assert drawers == [model[0], model[2]]
+    model.reseed(np.random.SeedSequence(7))
+    a = [d.rng.random(3) for d in drawers]
+    model.reseed(np.random.SeedSequence(7))
+    b = [d.rng.random(3) for d in drawers]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])
+    with pytest.raises(NotImplementedError, match="Linear draws no random numbers"):
+        model[1].set_generator(np.random.default_rng())
+
+
+def test_sample_shape_and_filters_come_from_the_first_layer_that_knows():
+    mlp = nnx.models.mlp((1, 8, 8), 10, hidden=(16,), rng=0)
+    assert mlp.sample_shape() == (64,)
+    cnn = nnx.Sequential(nnx.Conv2d(1, 4, 3, rng=0), nnx.ReLU(), nnx.Flatten(), nnx.Linear(4 * 6 * 6, 10, rng=1))
+    assert cnn.sample_shape() == (1, None, None) and cnn.filters() is cnn[0].weight.data
+    assert mlp.filters() is None and nnx.ReLU().sample_shape() is None
