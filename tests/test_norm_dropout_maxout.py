@@ -193,3 +193,31 @@ def test_batchnorm_gradcheck_in_eval_mode_with_running_statistics(rng):
     assert nnx.gradcheck(nnx.BatchNorm2d(2), rng.standard_normal((2, 2, 3, 3)), mode="eval")
     with pytest.raises(ValueError, match="mode"):
         nnx.gradcheck(bn, rng.standard_normal((5, 4)), mode="test")
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 6), (3, 4, 5, 6)])
+def test_batchnorm_apply_is_the_same_in_every_tier(shape, rng):
+    """Eval-mode batch norm (given statistics) through the kernel tiers: y = (x - mean) invstd
+    gamma + beta per channel; the compiled tier's two threads give the bits of one."""
+    from helpers import TIERS
+
+    from nnx.kernels import get_backend
+    x = rng.standard_normal(shape)
+    c = shape[1]
+    mean, invstd, gamma, beta = rng.standard_normal(c), rng.uniform(0.5, 2, c), rng.standard_normal(c), \
+        rng.standard_normal(c)
+    b = (1, c) + (1,) * (len(shape) - 2)
+    xhat_want = (x - mean.reshape(b)) * invstd.reshape(b)
+    for name in TIERS:
+        y, xhat = get_backend(name).batchnorm_apply(x, mean, invstd, gamma, beta)
+        np.testing.assert_allclose(xhat, xhat_want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(y, xhat_want * gamma.reshape(b) + beta.reshape(b), rtol=1e-12, atol=1e-12)
+    if "cython" in TIERS:
+        c_tier = get_backend("cython")
+        big = rng.standard_normal((64, c, 40, 40)).astype(np.float32)
+        args = [a.astype(np.float32) for a in (mean, invstd, gamma, beta)]
+        one = c_tier.batchnorm_apply(big, *args, n_threads=1)
+        two = c_tier.batchnorm_apply(big, *args, n_threads=2)
+        np.testing.assert_array_equal(one[0], two[0])
+    with pytest.raises(ValueError, match="batchnorm_apply: invstd: expected shape"):
+        get_backend("vectorized").batchnorm_apply(x, mean, invstd[:-1], gamma, beta)
