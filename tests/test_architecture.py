@@ -1,6 +1,7 @@
 """The import rules of ARCHITECTURE.md: every import inside nnx/ points down the layer table,
 and no two modules import each other (directly or through others) at import time."""
 import ast
+import re
 from pathlib import Path
 
 import nnx
@@ -113,3 +114,29 @@ def test_the_rule_catches_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path / "nnx")
     assert any(t == "nnx.layers" for t in _imports(fake))
     assert LEVEL["nnx.layers"] > LEVEL["nnx.module"]
+
+
+# Writes that bypass io.atomic_write: the builtin open() for writing, matplotlib's savefig to a
+# path, NumPy's and pathlib's one-call writers. (zipfile/gzip members, os.open and the like are
+# not matched: checkpoints write zip members inside atomic_write.)
+_WRITES = re.compile(r"""(?<![\w.])open\([^)]*["'](?:w|a|x)[bt+]*["']|\.savefig\((?!f\b)|\.write_(?:bytes|text)\(|"""
+                     r"""np\.save(?:z|z_compressed)?\(|\.tofile\(""")
+
+
+def _unatomic_writes(path):
+    """Lines of ``path`` that write a file without atomic_write (a write to os.devnull is none)."""
+    return [f"{path.name}:{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
+            if _WRITES.search(line) and "devnull" not in line]
+
+
+def test_every_file_nnx_writes_goes_through_atomic_write():
+    """ARCHITECTURE.md's rule: temp file, fsync, rename; a reader never sees a torn file."""
+    found = [w for p in FILES if p.name != "atomic.py" for w in _unatomic_writes(p)]
+    assert not found, "write through nnx.io.atomic_write:\n" + "\n".join(found)
+
+
+def test_the_write_rule_catches_a_plain_write(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('with open(path, "w") as f:\n    f.write(text)\nfig.savefig(path)\nnp.save(p, a)\n'
+                   'with atomic_write(path) as f:\n    fig.savefig(f, format="png")\nzf.open(name, "w")\n')
+    assert [w.split(":")[1] for w in _unatomic_writes(bad)] == ["1", "3", "4"]

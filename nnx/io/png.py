@@ -10,6 +10,8 @@ import zlib
 
 import numpy as np
 
+from .atomic import atomic_write
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 MAX_SIDE, MAX_PIXELS, MAX_FILE = 1 << 14, 1 << 24, 1 << 28  # images and files beyond are refused
@@ -156,6 +158,6 @@ def write_png(path, image):
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    with open(path, "wb") as f:
+    with atomic_write(path) as f:
         f.write(SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

@@ -6,6 +6,7 @@ record: ``epoch`` (1-based), ``loss``, ``accuracy``, ``val_loss``, ``val_accurac
 is validation data and labels), ``lr``, ``time``, ``samples_per_sec``.
 """
 import csv
+import io
 import json
 import math
 import os
@@ -207,34 +208,43 @@ def _plain(value):
 
 
 class CSVLogger(Callback):
-    """Append one row per epoch to a CSV file (header written first; flushed every epoch)."""
+    """One row per epoch in a CSV file (a header first). The file is rewritten whole after every
+    epoch (atomically, as JSONLogger's), so a crash or Ctrl-C never leaves a torn last row;
+    ``append=True`` keeps the rows already in it."""
 
     def __init__(self, path, append=False):
         self.path, self.append = os.fspath(path), bool(append)
-        self._file = self._writer = None
+        self._text = None
 
     def on_train_begin(self, trainer):
         if getattr(trainer, "rank", 0):  # distributed: rank 0 writes the log
             return
-        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        self._file = open(self.path, "a" if self.append else "w", newline="")
-        self._writer, self._keys, self._has_header = None, None, exists
+        self._text, self._keys = "", None
+        if self.append and os.path.isfile(self.path):
+            with open(self.path, newline="") as f:
+                self._text = f.read()
+        if self._text and not self._text.endswith("\n"):
+            self._text += "\n"
 
     def on_epoch_end(self, trainer, epoch, logs):
-        if self._file is None:
+        if self._text is None:
             return
-        if self._writer is None:
+        out = io.StringIO()
+        if self._keys is None:
             self._keys = list(logs)
-            self._writer = csv.DictWriter(self._file, fieldnames=self._keys, extrasaction="ignore")
-            if not self._has_header:
-                self._writer.writeheader()
-        self._writer.writerow({k: _plain(logs.get(k, "")) for k in self._keys})
-        self._file.flush()
+            header = not self._text
+        else:
+            header = False
+        writer = csv.DictWriter(out, fieldnames=self._keys, extrasaction="ignore")
+        if header:
+            writer.writeheader()
+        writer.writerow({k: _plain(logs.get(k, "")) for k in self._keys})
+        self._text += out.getvalue()
+        with atomic_write(self.path, "w", newline="") as f:
+            f.write(self._text)
 
     def on_train_end(self, trainer, history):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._text = None
 
 
 class JSONLogger(Callback):
