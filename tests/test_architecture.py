@@ -1,5 +1,6 @@
-"""The import rules of ARCHITECTURE.md: every import inside nnx/ points down the layer table,
-and no two modules import each other (directly or through others) at import time."""
+"""The rules of ARCHITECTURE.md that a test can hold: every import inside nnx/ points down the
+layer table, no two modules import each other (directly or through others) at import time, and
+every file nnx writes goes through io.atomic_write."""
 import ast
 import re
 from pathlib import Path
