@@ -33,6 +33,7 @@ from .layers import (
     Linear,
     Maxout,
     MaxPool2d,
+    Normalize,
     ReLU,
     Sigmoid,
     Tanh,
@@ -61,7 +62,7 @@ __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
-    "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout",
+    "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout", "Normalize",
     "Graph", "Add", "summary", "save", "load", "load_header", "autocast", "precision",
     "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]

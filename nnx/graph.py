@@ -161,9 +161,11 @@ class Graph(Module):
         return [(n, self._modules[n], list(self._parents[n])) for n in self.order()]
 
     def input_names(self):
+        """The names of the graph's inputs, in the order ``forward`` takes them."""
         return list(self._inputs)
 
     def output_name(self):
+        """The name of the node whose output the graph returns."""
         return self._out
 
     def get_config(self):
@@ -218,7 +220,7 @@ class Graph(Module):
         if len(self._inputs) != 1:
             raise ValueError(f"nnx.onnx.export: {prefix.rstrip('.') or 'the Graph'} has {len(self._inputs)} inputs; "
                              "export takes one")
-        names = self._through([x], lambda n, m, xs: m.onnx(writer, xs if len(xs) > 1 else xs[0], f"{prefix}{n}."))
+        names = self._through([x], lambda n, m, xs: writer.apply(m, xs if len(xs) > 1 else xs[0], f"{prefix}{n}."))
         return names[self._out]
 
     def forward(self, *inputs):

@@ -33,13 +33,8 @@ class Parameter:
     data : ndarray
         float32 or float64; stored C-contiguous (copied only when needed).
 
-    Attributes
-    ----------
-    data : ndarray
-    grad : ndarray
-        Same shape and dtype as ``data``; zeros until a backward pass adds into it.
-
-    Gradients are added through ``accumulate``, the one way layers and penalties contribute.
+    ``data`` is the array; ``grad`` (same shape and dtype) holds zeros until a backward pass adds
+    into it. Gradients are added through ``accumulate``, the one way layers and penalties contribute.
     ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next ``accumulate``
     *writes* its contribution instead of reading zeros and adding (a whole pass over memory
     saved per step); reading ``.grad`` in between gives real zeros.
@@ -57,6 +52,7 @@ class Parameter:
 
     @property
     def grad(self):
+        """The accumulated gradient (same shape and dtype as ``data``); zeros after ``zero_grad``."""
         if self._grad_is_zero:
             self._grad.fill(0)
             self._grad_is_zero = False
@@ -92,14 +88,17 @@ class Parameter:
 
     @property
     def shape(self):
+        """``data.shape``."""
         return self.data.shape
 
     @property
     def dtype(self):
+        """``data.dtype``."""
         return self.data.dtype
 
     @property
     def size(self):
+        """``data.size``."""
         return self.data.size
 
     def zero_grad(self):
@@ -184,9 +183,15 @@ class Module:
 
     # -- forward / backward -------------------------------------------------------------------
     def forward(self, *inputs):
+        """The output for ``inputs`` (``module(x)`` calls it). In training mode it caches what
+        ``backward`` needs, and only that; in eval mode it caches nothing."""
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def backward(self, grad_out, *, input_grad=True):
+        """Given ``grad_out`` (d loss / d output of the last ``forward``), add every parameter's
+        gradient to its ``.grad`` (gradients accumulate until ``zero_grad``) and return d loss /
+        d input, or None with ``input_grad=False`` (the first layer of a model, as torch skips
+        the data's gradient)."""
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def fuse(self, next_module):
@@ -218,13 +223,16 @@ class Module:
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
+        """This module and every module inside it, depth first (each once)."""
         for _, m in self.named_modules():
             yield m
 
     def children(self):
+        """The direct submodules, in registration order."""
         yield from self._modules.values()
 
     def named_children(self):
+        """``(name, module)`` of the direct submodules, in registration order."""
         yield from self._modules.items()
 
     def named_parameters(self, prefix=""):
@@ -243,6 +251,8 @@ class Module:
             yield p
 
     def named_buffers(self, prefix=""):
+        """``(dotted_name, array)`` of every buffer (state that is not learnt: running means,
+        Normalize's constants), as ``named_parameters`` does for parameters."""
         for mod_name, mod in self.named_modules(prefix):
             for name, b in mod._buffers.items():
                 yield (f"{mod_name}.{name}" if mod_name else name), b
@@ -307,8 +317,9 @@ class Module:
     def onnx(self, writer, x, prefix):
         """Append this module's ONNX nodes to ``writer`` (nnx.onnx's: ``writer.node(op, inputs,
         hint, **attributes)`` returns the output's name, ``writer.init(name, array)`` adds an
-        initializer), applied to the tensor named ``x`` (a list of names for several inputs);
-        return the output's name. Default: no ONNX form, a ValueError naming the module."""
+        initializer, ``writer.shape(x)`` is a tensor's shape, ``writer.apply(child, x, prefix)``
+        runs a child's ``onnx``), applied to the tensor named ``x`` (a list of names for several
+        inputs); return the output's name. Default: no ONNX form, a ValueError naming the module."""
         raise ValueError(f"nnx.onnx.export: layer {prefix.rstrip('.') or '(model)'} ({type(self).__name__}) cannot "
                          "be exported: only nnx's built-in layers have an ONNX form")
 
@@ -320,6 +331,11 @@ class Module:
     def set_generator(self, rng):
         """Draw from ``rng`` (a ``numpy.random.Generator``) from now on; for ``draws_random``
         modules, which override it."""
+        raise NotImplementedError(f"{type(self).__name__} draws no random numbers")
+
+    def get_generator(self):
+        """The ``numpy.random.Generator`` a ``draws_random`` module draws from (a resumable
+        checkpoint stores its state); for those modules, which override it."""
         raise NotImplementedError(f"{type(self).__name__} draws no random numbers")
 
     def reseed(self, seed_sequence):
@@ -445,6 +461,7 @@ class Module:
 
     # -- display ------------------------------------------------------------------------------
     def extra_repr(self):
+        """The arguments shown in ``repr(module)`` (torch's convention)."""
         return ""
 
     def __repr__(self):
@@ -504,9 +521,12 @@ class Sequential(Module):
         processes there, while the layers below still compute). ``grad_out=None`` runs no
         backward, only the calls (a process with no samples: its gradients stay zero)."""
         mods = list(self._modules.values())
+        # module i needs its input gradient when something before it learns (a Normalize or
+        # Flatten first does not make the first Linear compute a gradient nobody reads)
+        learns = [next(m.parameters(), None) is not None for m in mods]
         for i in range(len(mods) - 1, -1, -1):
             if grad_out is not None:
-                grad_out = call_backward(mods[i], grad_out, input_grad or i > 0)
+                grad_out = call_backward(mods[i], grad_out, input_grad or any(learns[:i]))
             if after_layer is not None:
                 after_layer(mods[i])
         return grad_out if input_grad else None
@@ -529,11 +549,13 @@ class Sequential(Module):
         return next((s for s in (m.sample_shape() for m in self) if s is not None), None)
 
     def filters(self):
-        return self[0].filters() if len(self) else None
+        """The first learning layer's (one without parameters, e.g. Normalize, is looked past)."""
+        first = next((m for m in self if next(m.parameters(), None) is not None), None)
+        return None if first is None else first.filters()
 
     def onnx(self, writer, x, prefix):
         for name, child in self.named_children():
-            x = child.onnx(writer, x, f"{prefix}{name}.")
+            x = writer.apply(child, x, f"{prefix}{name}.")
         return x
 
     def get_config(self):

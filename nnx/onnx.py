@@ -21,8 +21,11 @@ from .graph import Add, Graph
 from .io.atomic import atomic_write
 from .module import Module, Sequential
 
-OPSET, IR_VERSION = 17, 8
-MAX_FILE = 1 << 31  # 2 GiB: protobuf's own limit for one message
+#: The ONNX opset ``export`` writes (and the newest ``load`` reads).
+OPSET = 17
+IR_VERSION = 8
+#: The largest file ``load`` reads, in bytes: 2 GiB, protobuf's own limit for one message.
+MAX_FILE = 1 << 31
 _DTYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 
 
@@ -31,6 +34,17 @@ class _Writer:
 
     def __init__(self, dtype):
         self.nodes, self.inits, self.dtype, self.count = [], [], dtype, 0
+        self.shapes = {}  # the shape of every module's output tensor (for layers that need a rank)
+
+    def apply(self, module, x, prefix):
+        """``module.onnx`` on the tensor(s) ``x``; the output's name, its shape recorded."""
+        out = module.onnx(self, x, prefix)
+        self.shapes[out] = tuple(module.output_shape(*(self.shapes[n] for n in ([x] if isinstance(x, str) else x))))
+        return out
+
+    def shape(self, name):
+        """The shape (batch 1) of a module's input or output tensor."""
+        return self.shapes[name]
 
     def name(self, hint):
         self.count += 1
@@ -74,7 +88,8 @@ def export(model, path, input_shape, *, dynamic_batch=True):
         raise ValueError(f"nnx.onnx.export: model dtype {dtype} has no ONNX export (float32 or float64)")
     shape = [int(s) for s in input_shape]
     w = _Writer(dtype)
-    out = model.onnx(w, "input", "")  # each layer writes its own nodes (Module.onnx)
+    w.shapes["input"] = (1, *shape)
+    out = w.apply(model, "input", "")  # each layer writes its own nodes (Module.onnx)
     w.nodes.append(helper.make_node("Identity", [out], ["output"], name="output"))
     batch = "batch" if dynamic_batch else 1
     was_training = model.training
@@ -178,6 +193,11 @@ def _layer(node, consts, rank, nxt):
         m.weight.data[...], m.bias.data[...] = scale, b
         m.running_mean[...], m.running_var[...] = mean, var
         return m.eval(), rank, 1
+    if op == "Sub" and len(node.input) == 2 and node.input[1] in consts and nxt and nxt[0].op_type == "Div" \
+            and nxt[0].input[0] == node.output[0] and nxt[0].input[1] in consts:  # nnx's L.Normalize
+        mean, std = consts[node.input[1]], consts[nxt[0].input[1]]
+        if all(v.ndim <= 1 or all(s == 1 for s in v.shape[1:]) for v in (mean, std)) and (std > 0).all():
+            return L.Normalize(mean.reshape(-1), std.reshape(-1), dtype=np.result_type(mean, std)), rank, 2
     if op in _ACTS:
         return _ACTS[op](a), rank, 1
     return None
@@ -252,3 +272,6 @@ def load(path):
         names[out] = graph.node(name, Add() if module == "add" else module, *(names[p] for p in parents))
     graph.output(names[final])
     return graph.eval()
+
+
+__all__ = ["MAX_FILE", "OPSET", "export", "load"]

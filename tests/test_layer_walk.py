@@ -35,6 +35,7 @@ CASES = {
     "Maxout": (lambda dt: nnx.Maxout(6, 3, 2, dtype=dt, rng=0), (4, 6)),
     "Dropout": (lambda dt: nnx.Dropout(0.3, rng=0), (4, 6)),
     "BatchNorm1d": (lambda dt: nnx.BatchNorm1d(6, dtype=dt), (8, 6)),
+    "Normalize": (lambda dt: nnx.Normalize([0.5, -1.0, 2.0], [2.0, 0.5, 1.5], dtype=dt), (2, 3, 4, 5)),
     "BatchNorm2d": (lambda dt: nnx.BatchNorm2d(3, dtype=dt), (4, 3, 5, 5)),
     "Sequential": (lambda dt: nnx.Sequential(nnx.Linear(6, 5, dtype=dt, rng=0), nnx.ReLU(),
                                              nnx.Linear(5, 2, dtype=dt, rng=1)), (4, 6)),
@@ -111,13 +112,15 @@ def test_reseed_gives_each_random_layer_its_own_stream():
     drawers = [m for m in model.modules() if m.draws_random]
     assert drawers == [model[0], model[2]]
     model.reseed(np.random.SeedSequence(7))
-    a = [d.rng.random(3) for d in drawers]
+    a = [d.get_generator().random(3) for d in drawers]
     model.reseed(np.random.SeedSequence(7))
-    b = [d.rng.random(3) for d in drawers]
+    b = [d.get_generator().random(3) for d in drawers]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a[0], a[1])
     with pytest.raises(NotImplementedError, match="Linear draws no random numbers"):
         model[1].set_generator(np.random.default_rng())
+    with pytest.raises(NotImplementedError, match="Linear draws no random numbers"):
+        model[1].get_generator()
 
 
 def test_sample_shape_and_filters_come_from_the_first_layer_that_knows():

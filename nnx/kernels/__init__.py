@@ -21,6 +21,7 @@ from .contract import KERNELS
 __all__ = ["BACKENDS", "KERNELS", "compiled_available", "current", "get_backend", "get_backend_name", "pair",
            "set_backend", "use_backend"]
 
+#: The kernel tiers, slowest first: pure-Python loops, NumPy, compiled Cython (``set_backend``).
 BACKENDS = ("loops", "vectorized", "cython")
 _TIER_MODULES = {"loops": "loops", "vectorized": "vectorized", "cython": "compiled"}
 _state = {"name": None, "tier": None, "fallback_warned": False}

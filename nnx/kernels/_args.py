@@ -383,6 +383,26 @@ def batchnorm_args(x, gamma, beta, eps, where="batchnorm_forward"):
     return x.reshape(x.shape[0], c, -1), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps
 
 
+def normalize_args(x, mean, std, where):
+    """x (N, C, ...) viewed as (N, C, S) (a 1-D x as (N, 1, 1)); mean and std (C,) of x's dtype,
+    a single value standing for every channel; std finite and > 0 (a division by it)."""
+    x = check_array(x, "x", min_ndim=1, where=where)
+    c = x.shape[1] if x.ndim > 1 else 1
+    out = []
+    for arr, name in ((mean, "mean"), (std, "std")):
+        if arr is None:
+            continue
+        a = check_array(arr, name, ndim=1, dtype=x.dtype, where=where)
+        if a.shape[0] not in (1, c):
+            raise ValueError(f"{where}: {name}: expected {c} values (one per channel on axis 1) or 1, got {a.shape[0]}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{where}: {name}: expected finite values")
+        out.append(np.broadcast_to(a, (c,)).copy())
+    if std is not None and not (out[-1] > 0).all():
+        raise ValueError(f"{where}: std: expected values > 0, got {out[-1].min()}")
+    return (x.reshape(x.shape[0], c, -1), *out)
+
+
 def batchnorm_apply_args(x, mean, invstd, gamma, beta, where="batchnorm_apply"):
     """x (N, C, ...) viewed as (N, C, S); mean, invstd, gamma, beta (C,) of x's dtype."""
     x = check_array(x, "x", min_ndim=2, where=where)

@@ -11,6 +11,8 @@ keyword-only; ``None`` = ``nnx.get_num_threads()``) is ignored by loops and vect
 NaN kept) and sums the exact products in float32: the arithmetic of ``nnx.autocast``.
 """
 _T = "*, n_threads=None"
+#: Every kernel's name and signature, the same in the three tiers (``loops``, ``vectorized``,
+#: ``cython``): the contract each tier's module is checked against.
 KERNELS = {
     # name: (parameters, what it takes -> what it returns)
     "gemm": ("a, b, trans_a=False, trans_b=False, out=None, beta=0.0, *, bias=None, relu=False, bf16=False, "
@@ -52,6 +54,9 @@ KERNELS = {
                           "x's shape, mean (C,) f64, biased var (C,) f64, invstd (C,))"),
     "batchnorm_backward": (f"dy, xhat, invstd, gamma, {_T}", "dy, xhat (N, C, ...), invstd, gamma (C,) -> "
                            "(dx, dgamma (C,), dbeta (C,))"),
+    "normalize_forward": (f"x, mean, std, {_T}", "x (N, C, ...), mean, std (C,) or (1,) -> y = (x - mean) / std "
+                          "per channel (axis 1; one value for every channel)"),
+    "normalize_backward": (f"dy, std, {_T}", "dy (N, C, ...), std (C,) or (1,) -> dx = dy / std"),
     "batchnorm_apply": (f"x, mean, invstd, gamma, beta, {_T}", "x (N, C, ...), mean, invstd, gamma, beta (C,) -> "
                         "(y, xhat): xhat = (x - mean) invstd, y = xhat gamma + beta (eval mode: given statistics)"),
     # Optimizer steps: update ``param`` and its state arrays in place (torch's rules), return None.

@@ -17,7 +17,9 @@ import os
 
 __all__ = ["ENV", "LEVELS", "cpu_facts", "cpu_level", "cpu_levels"]
 
+#: The CPU levels nnx dispatches on, lowest first (``cpu_level``).
 LEVELS = ("baseline", "avx2", "avx512", "avx512_bf16", "amx")
+#: The environment variable that caps the level for the process.
 ENV = "NNX_CPU_LEVEL"
 _state = {"facts": None, "level": None}
 

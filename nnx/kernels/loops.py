@@ -570,6 +570,31 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
 
 
+def normalize_forward(x, mean, std, *, n_threads=None):
+    """y = (x - mean) / std per channel (axis 1 of x (N, C, ...)); ``mean`` and ``std`` hold one
+    value per channel, or one for all."""
+    x3, mean, std = _args.normalize_args(x, mean, std, "normalize_forward")
+    n, c, s = x3.shape
+    y = np.empty_like(x3)
+    for i in range(n):
+        for ch in range(c):
+            for j in range(s):
+                y[i, ch, j] = (x3[i, ch, j] - mean[ch]) / std[ch]
+    return y.reshape(x.shape)
+
+
+def normalize_backward(dy, std, *, n_threads=None):
+    """dx = dy / std per channel: the gradient of normalize_forward (mean is a constant)."""
+    dy3, std = _args.normalize_args(dy, None, std, "normalize_backward")
+    n, c, s = dy3.shape
+    dx = np.empty_like(dy3)
+    for i in range(n):
+        for ch in range(c):
+            for j in range(s):
+                dx[i, ch, j] = dy3[i, ch, j] / std[ch]
+    return dx.reshape(dy.shape)
+
+
 def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
     """Batch norm with given per-channel statistics (eval mode: the running ones):
     ``xhat = (x - mean) * invstd``, ``y = xhat * gamma + beta``; returns ``(y, xhat)``."""

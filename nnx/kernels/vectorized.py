@@ -389,6 +389,18 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
 
 
+def normalize_forward(x, mean, std, *, n_threads=None):
+    """(x - mean) / std broadcast over the channel axis; see ``loops.normalize_forward``."""
+    x3, mean, std = _args.normalize_args(x, mean, std, "normalize_forward")
+    return ((x3 - mean[None, :, None]) / std[None, :, None]).reshape(x.shape)
+
+
+def normalize_backward(dy, std, *, n_threads=None):
+    """dy / std per channel; see ``loops.normalize_backward``."""
+    dy3, std = _args.normalize_args(dy, None, std, "normalize_backward")
+    return (dy3 / std[None, :, None]).reshape(dy.shape)
+
+
 def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
     """Batch norm with given statistics, broadcast over the channel axis; see ``loops.batchnorm_apply``."""
     x3, mean, invstd, gamma, beta = _args.batchnorm_apply_args(x, mean, invstd, gamma, beta)

@@ -52,6 +52,9 @@ class Dropout(Elementwise, Module):
     def set_generator(self, rng):
         self.rng = as_generator(rng, "rng", "Dropout.set_generator")
 
+    def get_generator(self):
+        return self.rng
+
     def get_config(self):
         return {"p": self.p}
 

@@ -14,10 +14,15 @@ def _shape(input_shape, where):
 
 
 def mlp(input_shape=(1, 28, 28), num_classes=10, hidden=(256, 128), *, dtype=np.float32, rng=None):
-    """Flatten -> [Linear -> ReLU] per hidden width -> Linear(num_classes)."""
-    c, h, w = _shape(input_shape, "mlp")
+    """Flatten -> [Linear -> ReLU] per hidden width -> Linear(num_classes).
+
+    ``input_shape``: one sample's shape, an image ``(C, H, W)`` or flat ``(784,)``, or the number
+    of features (``784``)."""
+    shape = (input_shape,) if isinstance(input_shape, int | np.integer) else tuple(input_shape)
+    if not shape or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise ValueError(f"mlp: input_shape: expected an int or a shape of positive ints, got {input_shape!r}")
     rng = as_generator(rng, "rng", "mlp")
-    layers, width = [Flatten()], c * h * w
+    layers, width = [Flatten()], int(np.prod(shape))
     for n in hidden:
         n = check_positive_int(n, "hidden", "mlp")
         layers += [Linear(width, n, dtype=dtype, rng=rng), ReLU()]
@@ -47,3 +52,6 @@ def lenet5(input_shape=(1, 28, 28), num_classes=10, *, dtype=np.float32, rng=Non
         Linear(120, 84, dtype=dtype, rng=rng), ReLU(),
         Linear(84, check_positive_int(num_classes, "num_classes", "lenet5"), dtype=dtype, rng=rng),
     )
+
+
+__all__ = ["lenet5", "mlp"]

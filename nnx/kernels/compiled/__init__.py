@@ -402,6 +402,23 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, n_threads=None):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean, var, invstd
 
 
+def normalize_forward(x, mean, std, *, n_threads=None):
+    """(x - mean) / std per channel, one (channel, sample) plane per prange iteration; see
+    ``nnx.kernels.loops.normalize_forward``."""
+    x3, mean, std = _args.normalize_args(x, mean, std, "normalize_forward")
+    y = np.empty_like(x3)
+    _norm.normalize(x3, mean, std, y, _threads(n_threads, x3.size, PARALLEL_MIN_ELEMENTS))
+    return y.reshape(x.shape)
+
+
+def normalize_backward(dy, std, *, n_threads=None):
+    """dy / std per channel; see ``nnx.kernels.loops.normalize_backward``."""
+    dy3, std = _args.normalize_args(dy, None, std, "normalize_backward")
+    dx = np.empty_like(dy3)
+    _norm.normalize(dy3, np.zeros_like(std), std, dx, _threads(n_threads, dy3.size, PARALLEL_MIN_ELEMENTS))
+    return dx.reshape(dy.shape)
+
+
 def batchnorm_apply(x, mean, invstd, gamma, beta, *, n_threads=None):
     """Batch norm with given statistics (eval mode), the forward's per-channel pass; see
     ``nnx.kernels.loops.batchnorm_apply``."""
