@@ -12,8 +12,10 @@ import numpy as np
 import nnx
 
 
-def build_model(hidden, rng):
+def build_model(hidden, rng, mean, std):
+    # The preprocessing is part of the model: it takes raw 8x8 images in [0, 1], wherever it is used.
     return nnx.Sequential(
+        nnx.Flatten(), nnx.Normalize(mean, std),
         nnx.Linear(64, hidden, rng=rng), nnx.ReLU(),
         nnx.Linear(hidden, hidden // 2, rng=rng), nnx.ReLU(),
         nnx.Linear(hidden // 2, 10, rng=rng),
@@ -51,14 +53,13 @@ def main(argv=None):
     if args.threads:
         nnx.set_num_threads(args.threads)
     X_train, y_train, X_test, y_test = nnx.datasets.load_digits()
-    pictures = X_test  # the raw images, for the misclassified-digits plot
-    X_train, X_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
-    # Standardise each pixel with training statistics (a constant border pixel keeps std 1).
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    # Standardise each pixel with training statistics (a constant border pixel keeps std 1), inside
+    # the model: Normalize(mean, std) with one value per pixel of the flattened image.
+    pixels = X_train.reshape(len(X_train), -1)
+    mean, std = pixels.mean(axis=0), pixels.std(axis=0)
     std[std == 0] = 1
-    X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
     rng = np.random.default_rng(args.seed)
-    model = build_model(args.hidden, rng)
+    model = build_model(args.hidden, rng, mean, std)
     criterion = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                         weight_decay=args.weight_decay)
@@ -88,11 +89,11 @@ def main(argv=None):
     print(f"trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {accuracy(model, X_test, y_test):.4f}")
     if args.save:
-        # the convention every consumer reads: flattened 8x8 input, standardised per pixel
-        nnx.save(model, args.save, metadata=nnx.io.input_metadata((64,), (mean, std), range(10), data="digits"))
+        # what every consumer reads beside the model: it takes 8x8 images in [0, 1]
+        nnx.save(model, args.save, metadata=nnx.io.input_metadata((1, 8, 8), classes=range(10), data="digits"))
         print(f"saved {args.save}")
     if args.plots:
-        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test, images=pictures):
+        for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test):
             print(f"wrote {path}")
     return model
 

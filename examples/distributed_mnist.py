@@ -33,9 +33,8 @@ def main(argv=None):
             X, y, Xt, yt = nnx.datasets.load_mnist()
         except FileNotFoundError as exc:
             raise SystemExit(f"distributed_mnist.py: error: {exc}") from None
-    mean, std = float(X.mean()), float(X.std())
-    X, Xt = (X - mean) / std, (Xt - mean) / std
-    model = nnx.models.lenet5(X.shape[1:], rng=0)
+    # the first layer standardises raw pixels: the saved model takes them as they are
+    model = nnx.Sequential(nnx.Normalize(float(X.mean()), float(X.std())), *nnx.models.lenet5(X.shape[1:], rng=0))
     opt = nnx.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
     schedule = nnx.optim.CosineAnnealingLR(opt, T_max=args.epochs)
     history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, batch_size=args.batch_size,
@@ -44,7 +43,7 @@ def main(argv=None):
         print(f"{world} ranks, global batch {args.batch_size * world}: test accuracy "
               f"{history['val_accuracy'][-1]:.4f}")
         if args.save:
-            nnx.save(model, args.save, metadata=nnx.io.input_metadata(X.shape[1:], (mean, std)))
+            nnx.save(model, args.save, metadata=nnx.io.input_metadata(X.shape[1:]))
             print(f"saved {args.save}")
     return history
 

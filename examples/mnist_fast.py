@@ -85,7 +85,7 @@ def main(argv=None):
     except FileNotFoundError as exc:
         raise SystemExit(f"mnist_fast.py: error: {exc}") from None
     rng = np.random.default_rng(args.seed)
-    model = lenet5(rng)
+    model = lenet5(rng, normalize=False)  # the data are standardised once, up front (load)
     crit = nnx.SoftmaxCrossEntropy()
     opt = nnx.optim.SGD(model.parameters(), lr=args.lr, momentum=RECIPE["momentum"], nesterov=True,
                         weight_decay=RECIPE["weight_decay"])

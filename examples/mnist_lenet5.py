@@ -18,8 +18,11 @@ import nnx
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics (used for both kinds)
 
 
-def lenet5(rng, dtype=np.float32):
+def lenet5(rng, dtype=np.float32, normalize=True):
+    """LeNet-5; with ``normalize`` its first layer standardises raw pixels in [0, 1]."""
+    first = [nnx.Normalize(MEAN, STD, dtype=dtype)] if normalize else []
     return nnx.Sequential(
+        *first,
         nnx.Conv2d(1, 6, 5, padding=2, dtype=dtype, rng=rng), nnx.ReLU(), nnx.MaxPool2d(2),
         nnx.Conv2d(6, 16, 5, dtype=dtype, rng=rng), nnx.ReLU(), nnx.MaxPool2d(2),
         nnx.Flatten(),
@@ -74,9 +77,7 @@ def main(argv=None):
         raise SystemExit(f"mnist_lenet5.py: error: {exc}") from None
     if args.train_subset:
         X_train, y_train = X_train[:args.train_subset], y_train[:args.train_subset]
-    X_train = (X_train - np.float32(MEAN)) / np.float32(STD)
-    pictures = X_test  # the raw images, for the misclassified-digits plot
-    X_test = (X_test - np.float32(MEAN)) / np.float32(STD)
+    pictures = X_test  # the raw images, for the misclassified-digits plot; the model standardises its input
 
     rng = np.random.default_rng(args.seed)
     model = lenet5(rng)
@@ -115,7 +116,7 @@ def main(argv=None):
     print(f"test accuracy: {evaluate(model, X_test, y_test):.4f}")
     if args.save:
         nnx.save(model, args.save, metadata=nnx.io.input_metadata(
-            (1, 28, 28), (MEAN, STD), nnx.datasets.CLASS_NAMES.get(args.data, range(10)), data=args.data))
+            (1, 28, 28), classes=nnx.datasets.CLASS_NAMES.get(args.data, range(10)), data=args.data))
         print(f"saved {args.save}")
     if args.plots:
         for path in nnx.plot.plot_report(args.plots, history, model, X_test, y_test, images=pictures):

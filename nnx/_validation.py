@@ -6,10 +6,23 @@ value) with a message naming the argument, what was expected and what came.
 import math
 import numbers
 import operator
+import os
+import sys
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` of ``warnings.warn`` (called by the function calling this) that points at
+    the first frame outside nnx: a library warning names the user's line, however deep in nnx it
+    was raised."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _where(name, where):

@@ -104,10 +104,11 @@ def test_digits_example_writes_plots_and_saves(tmp_path, capsys):
     for n in names:
         assert (tmp_path / "plots" / n).stat().st_size > 5000
     back = nnx.load(tmp_path / "m.npz")
-    x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    x = np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32)  # raw images: Normalize is inside
     model.eval()
     np.testing.assert_array_equal(back(x), model(x))
-    assert nnx.load_header(tmp_path / "m.npz")["metadata"]["input_shape"] == [64]
+    assert isinstance(back[1], nnx.Normalize) and back[1].mean.shape == (64,)
+    assert nnx.load_header(tmp_path / "m.npz")["metadata"]["input_shape"] == [1, 8, 8]
 
 
 def test_mnist_example_without_data_says_where_it_looked_in_one_line(tmp_path):

@@ -170,7 +170,7 @@ def test_lenet_layers_match_torch_float32(rng):
         import mnist_lenet5
     finally:
         sys.path.pop(0)
-    ours = mnist_lenet5.lenet5(np.random.default_rng(0))
+    ours = mnist_lenet5.lenet5(np.random.default_rng(0), normalize=False)  # the layers torch has
     nn = torch.nn
     theirs = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
                            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import warnings
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -29,8 +30,9 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import init
+from .._validation import caller_stacklevel
 from .._version import __version__
-from ..module import Module, architecture, architecture_size, from_architecture
+from ..module import Module, Sequential, architecture, architecture_size, from_architecture
 from ..optim.optimizer import Optimizer
 from .atomic import atomic_write
 
@@ -176,6 +178,8 @@ def _open(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nnx.load: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"nnx.load: {path!r} is a directory, not a checkpoint file")
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -342,4 +346,32 @@ def load_with_header(path):
         raise ValueError(f"nnx.load: {path_s!r}: {exc}") from None
     if header.get("kind") == "state_dict" and isinstance(obj, dict):
         obj = OrderedDict(obj)
-    return obj, header
+    return _normalize_inside(obj, header, path_s), header
+
+
+def _normalize_inside(obj, header, path):
+    """A model saved with the old ``normalize`` metadata (the preprocessing recorded beside the
+    model) comes back with that preprocessing as its first layer, ``Normalize``, and the metadata
+    entry gone, so every consumer computes the same thing; said once. Per-pixel statistics (not one
+    value or one per channel) stay metadata, which ``io.inputs.prepare_inputs`` still applies."""
+    meta = header.get("metadata")
+    norm = meta.get("normalize") if isinstance(meta, dict) else None
+    holder = obj if isinstance(obj, Module) else obj.get("model") if isinstance(obj, dict) else None
+    if norm is None or not isinstance(holder, Module):
+        return obj
+    from ..layers import Normalize
+    from .inputs import check_metadata
+    check_metadata(meta, path)
+    mean, std = (np.asarray(v, np.float64) for v in norm)
+    if mean.ndim > 1 or std.ndim > 1:
+        return obj
+    dtype = next((p.dtype for p in holder.parameters()), np.float32)
+    layers = list(holder) if type(holder) is Sequential else [holder]
+    model = Sequential(Normalize(mean, std, dtype=dtype), *layers).train(holder.training)
+    header["metadata"] = {k: v for k, v in meta.items() if k != "normalize"}
+    shown = (f"mean {mean.tolist()}, std {std.tolist()}" if mean.size <= 4 and std.size <= 4
+             else f"{max(mean.size, std.size)} values per channel")
+    warnings.warn(f"nnx.load: {path}: the input normalisation its metadata records ({shown}) now runs inside the "
+                  "model, as its first layer (Normalize); save the model again to store it that way",
+                  UserWarning, stacklevel=caller_stacklevel())
+    return model if holder is obj else {**obj, "model": model}

@@ -1,22 +1,27 @@
 """The input convention of a saved model: what it expects and how raw data becomes its input.
 
-Every producer of a checkpoint (``nnx.save(..., metadata=input_metadata(...))``,
-``ModelCheckpoint(metadata=...)``, the examples' ``--save``, ``python -m nnx train --save``)
-records, in the checkpoint's metadata:
+What a model does to its input is part of the model: a first layer ``nnx.Normalize(mean, std)``
+(the CLI's ``train`` and the examples put it there), so ``nnx.load`` + ``nnx.evaluate``, the CLI
+and an exported ONNX file all take raw inputs (images in [0, 1] as ``nnx.datasets`` returns
+them). What stays beside the model, in the checkpoint's metadata, is what a consumer needs to
+shape raw data:
 
 ``input_shape``
     one sample as the model takes it, e.g. ``[1, 28, 28]``, or ``[64]`` for an MLP on 8x8 images;
     when absent it is read off the first Linear layer (a CNN without it cannot be used on images).
-``normalize``
-    ``[mean, std]``: the model was trained on ``(x - mean) / std`` of raw inputs ``x`` in [0, 1]
-    (images as ``nnx.datasets`` returns them) reshaped to ``input_shape``; each a number or nested
-    lists of that shape. Absent: the model takes raw inputs.
+    ``ModelCheckpoint`` records the shape ``fit`` trained on.
 ``classes``
     the class names, in output order.
+``normalize``
+    old files only: ``[mean, std]`` the model was trained on ``(x - mean) / std`` of. ``nnx.load``
+    turns a scalar or per-channel one into a leading ``Normalize`` (said once); other shapes stay
+    here and :func:`prepare_inputs` applies them.
 
 Every consumer (:func:`prepare_inputs`, which ``python -m nnx evaluate`` and ``predict`` use)
 applies exactly that, or refuses with the reason: never a silently different preprocessing.
 """
+import warnings
+
 import numpy as np
 
 _MAX_DIM = 1 << 16
@@ -56,9 +61,14 @@ def check_metadata(meta, path):
 
 def input_metadata(input_shape, normalize=None, classes=None, **extra):
     """The metadata dict of the convention (plus ``extra`` keys), for ``nnx.save`` or
-    ``ModelCheckpoint``: ``input_metadata((1, 28, 28), normalize=(0.1307, 0.3081))``."""
+    ``ModelCheckpoint``: ``input_metadata((1, 28, 28), classes=names)``. ``normalize`` writes the
+    old convention (a ``FutureWarning``): put ``nnx.Normalize(mean, std)`` first in the model."""
     meta = {"input_shape": [int(s) for s in input_shape], **extra}
     if normalize is not None:
+        from .._validation import caller_stacklevel
+        warnings.warn("input_metadata: normalize= records the preprocessing beside the model, where nnx.load, "
+                      "nnx.evaluate and ONNX do not see it; put nnx.Normalize(mean, std) first in the model "
+                      "instead", FutureWarning, stacklevel=caller_stacklevel())
         meta["normalize"] = [np.asarray(a, np.float64).tolist() for a in normalize]
     if classes is not None:
         meta["classes"] = [str(c) for c in classes]
