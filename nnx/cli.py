@@ -6,16 +6,18 @@ the model when ``--save`` was given). Errors are one line on stderr, ``nnx: erro
 ``--debug`` shows the traceback instead.
 """
 import argparse
+import difflib
 import io
 import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .io import load_with_header
+from .io import load_header, load_with_header
 from .precision import PRECISIONS
 from .train.callbacks import Callback
 
@@ -65,10 +67,77 @@ def load_data(name, root=None, download=False):
 
 
 # -- train -----------------------------------------------------------------------------------------
+#: The arguments that make a run what it is: a checkpoint records them, and ``--resume`` refuses a
+#: command that differs in any of them (``--epochs`` too: the cosine schedule spans the run).
+RUN_ARGS = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+            "seed", "train_subset", "precision")
+
+
+def _check_train_args(args):
+    """Everything that would fail after training, checked before it starts: output paths,
+    optional dependencies, the checkpoint to resume."""
+    import nnx
+    if args.backend == "loops" and (args.data != "digits" and (args.train_subset or 60000) > 2000):
+        warnings.warn("--backend loops is the teaching tier, pure-Python loops (~15 samples/s on MNIST): "
+                      "a full epoch takes over an hour; use --train-subset 500, or the cython tier",
+                      UserWarning, stacklevel=2)
+    for opt, path in (("--save", args.save), ("--checkpoint", args.checkpoint)):
+        if path is not None:
+            try:
+                nnx.io.check_writable(path, opt)
+            except (OSError, ValueError) as exc:
+                raise CLIError(f"{opt}: {exc}") from None
+    if args.plots is not None:
+        try:
+            import matplotlib  # noqa: F401  (only when --plots is given)
+        except ImportError:
+            raise CLIError("--plots needs matplotlib: pip install 'nnx[plot]' (or matplotlib)") from None
+        if os.path.exists(args.plots) and not os.path.isdir(args.plots):
+            raise CLIError(f"--plots: {args.plots} is a file; it must name a folder (made if missing)")
+        parent = os.path.dirname(os.path.abspath(args.plots))
+        if not os.path.isdir(parent):
+            raise CLIError(f"--plots: cannot make {args.plots}: no such directory {parent}")
+    if args.distributed:
+        from .distributed import require_mpi
+        require_mpi("--distributed")  # the pip install 'nnx[mpi]' message, before any data is read
+    if args.resume is not None:
+        done = _check_resume(args)
+        print(f"resuming {args.resume}: {done} of {args.epochs} epochs done", flush=True)
+
+
+def _check_resume(args):
+    """The checkpoint to resume: a resumable one, written by a run with the same arguments."""
+    if not os.path.isfile(args.resume):
+        raise CLIError(f"--resume: {args.resume}: " + ("is a directory" if os.path.isdir(args.resume)
+                                                       else "no such file"))
+    meta = load_header(args.resume).get("metadata", {})
+    saved = meta.get("train_args") if isinstance(meta, dict) else None
+    if not isinstance(saved, dict):
+        raise CLIError(f"--resume: {args.resume} was not written by `python -m nnx train --checkpoint` (resume "
+                       "a checkpoint of your own with nnx.fit(..., resume=path))")
+    for key in RUN_ARGS:
+        if saved.get(key) != _plain_arg(getattr(args, key)):
+            flag = "--" + key.replace("_", "-")
+            raise CLIError(f"--resume: {args.resume} was written by a run with {flag} {saved.get(key)}; this "
+                           f"command has {_plain_arg(getattr(args, key))}: give the same arguments to resume")
+    done = meta.get("epochs_completed")
+    if not isinstance(done, int) or done < 0:
+        raise CLIError(f"--resume: {args.resume}: unusable metadata 'epochs_completed'")
+    if done >= args.epochs:
+        raise CLIError(f"--resume: {args.resume}: the run is complete ({done} of {args.epochs} epochs); "
+                       "nothing to resume")
+    return done
+
+
+def _plain_arg(value):
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
 def cmd_train(args):
     import nnx
 
     from .train import models
+    _check_train_args(args)
     _setup_runtime(args)
     rank, world = nnx.distributed.init() if args.distributed else (0, 1)
     if rank:  # rank 0 reports and writes the files
@@ -77,12 +146,14 @@ def cmd_train(args):
     if args.train_subset:
         X, y = X[:args.train_subset], y[:args.train_subset]
     pictures = Xt  # the raw test images, for the misclassified-digits plot
-    # trained with exactly the preprocessing the checkpoint records (and evaluate/predict apply)
-    convention = nnx.io.input_metadata(X.shape[1:], norm, nnx.datasets.CLASS_NAMES.get(args.data, range(10)))
-    X, Xt = (nnx.io.prepare_inputs(a, convention, None, args.data) for a in (X, Xt))
+    # The model takes raw images in [0, 1]: its first layer normalises them, so the saved model, nnx.load +
+    # nnx.evaluate, evaluate/predict here and an exported ONNX file all compute the same thing.
+    convention = nnx.io.input_metadata(X.shape[1:], None, nnx.datasets.CLASS_NAMES.get(args.data, range(10)),
+                                       model=args.model, data=args.data, seed=args.seed,
+                                       train_args={k: _plain_arg(getattr(args, k)) for k in RUN_ARGS})
     input_shape = list(X.shape[1:])
     rng = np.random.default_rng(args.seed)
-    model = getattr(models, args.model)(input_shape, 10, rng=rng)
+    model = nnx.Sequential(nnx.Normalize(*norm), *getattr(models, args.model)(input_shape, 10, rng=rng))
     lr = OPTIMIZERS[args.optimizer] if args.lr is None else args.lr
     sgd = dict(momentum=args.momentum, nesterov=args.momentum > 0) if args.optimizer == "sgd" else {}
     opt = nnx.optim.make(args.optimizer, model.parameters(), lr=lr, weight_decay=args.weight_decay, **sgd)
@@ -93,16 +164,18 @@ def cmd_train(args):
           + (f", ranks={world} (global batch {args.batch_size * world})" if world > 1 else ""),
           flush=True)
     bar = not args.no_progress and sys.stderr.isatty()
+    callbacks = [] if bar else [_EpochPrinter()]
+    checkpoint = args.checkpoint or args.resume
+    if checkpoint:  # every epoch's end, and Ctrl-C mid-epoch: what --resume continues from
+        callbacks.append(_RunCheckpoint(checkpoint, convention))
     history = nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=args.epochs, val_data=(Xt, yt),
                       batch_size=args.batch_size, schedule=schedule, progress=bar, seed=args.seed,
-                      callbacks=[] if bar else [_EpochPrinter()], precision=args.precision,
-                      distributed=args.distributed)
+                      callbacks=callbacks, precision=args.precision, distributed=args.distributed,
+                      resume=args.resume)
     with nnx.autocast("bfloat16", enabled=args.precision == "bf16"):  # the accuracy fit reported
         result = nnx.evaluate(model, (Xt, yt))
     if args.save and rank == 0:
-        meta = {**convention, "model": args.model, "data": args.data, "epochs_completed": len(history),
-                "seed": args.seed}
-        nnx.save(model, args.save, metadata=meta)
+        nnx.save(model, args.save, metadata={**convention, "epochs_completed": len(history)})
         print(f"saved {args.save}")
     if args.plots and rank == 0:
         for path in nnx.plot.plot_report(args.plots, history, model, Xt, yt, images=pictures,
@@ -114,6 +187,30 @@ def cmd_train(args):
         return EXIT_INTERRUPTED
     print(f"test accuracy: {result['accuracy']:.4f}")
     return EXIT_OK
+
+
+class _RunCheckpoint(Callback):
+    """``--checkpoint``: a resumable file (``ModelCheckpoint(save_optimizer=True)``) after every
+    epoch and on Ctrl-C, its metadata the run's convention and arguments plus the epochs done."""
+
+    def __init__(self, path, convention):
+        from .train.callbacks import ModelCheckpoint
+        self.inner = ModelCheckpoint(path, save_best_only=False, save_optimizer=True)
+        self.convention = convention
+
+    def _meta(self, trainer):
+        self.inner.metadata = {**self.convention, "epochs_completed": len(trainer.history)}
+
+    def on_train_begin(self, trainer):
+        self.inner.on_train_begin(trainer)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._meta(trainer)
+        self.inner.on_epoch_end(trainer, epoch, logs)
+
+    def on_interrupt(self, trainer, epoch, batch):
+        self._meta(trainer)
+        self.inner.on_interrupt(trainer, epoch, batch)
 
 
 class _EpochPrinter(Callback):
@@ -130,16 +227,18 @@ def _load_model(path):
     import nnx
 
     from .io.inputs import check_metadata
+    if os.path.isdir(path):
+        raise CLIError(f"{path} is a directory, not a saved model")
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
     model, header = load_with_header(path)
+    if isinstance(model, dict) and isinstance(model.get("model"), nnx.Module):
+        model = model["model"]  # a checkpoint with the optimizer state (ModelCheckpoint, --checkpoint)
     if not isinstance(model, nnx.Module):
-        raise CLIError(f"{path}: holds a {type(model).__name__}, not a model nnx can rebuild (save a "
+        what = "a state dict" if isinstance(model, dict) else f"a {type(model).__name__}"
+        raise CLIError(f"{path}: holds {what}, not a model nnx can rebuild (save a "
                        "Sequential/Graph of built-in layers with nnx.save(model, path))")
-    meta = check_metadata(header.get("metadata", {}), path)
-    if "normalize" not in meta:  # the convention: nothing recorded = raw inputs; said, not silent
-        print(f"note: {path} records no input normalisation; the model gets raw inputs in [0, 1]", file=sys.stderr)
-    return model, meta
+    return model, check_metadata(header.get("metadata", {}), path)
 
 
 def cmd_evaluate(args):
@@ -259,6 +358,11 @@ def cmd_bench(args):
 
 
 def cmd_export(args):
+    from .io import check_writable
+    try:
+        check_writable(args.output, "output")
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
     model, meta = _load_model(args.path)
     from .io.inputs import input_shape
     shape = input_shape(model, meta)
@@ -292,8 +396,11 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     runtime = argparse.ArgumentParser(add_help=False)
-    runtime.add_argument("--threads", type=_positive_int, default=None, help="threads (default: all usable CPUs)")
-    runtime.add_argument("--backend", choices=BACKENDS, default=None, help="kernel tier (default: cython if built)")
+    runtime.add_argument("--threads", type=_positive_int, default=None,
+                         help="threads (default: the usable CPUs that other processes leave idle, "
+                              "re-read as the load changes; see docs/threads.md)")
+    runtime.add_argument("--backend", choices=BACKENDS, default=None,
+                         help="kernel tier (default: cython if built; loops is the slow teaching tier)")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--root", default=None, help="folder with the MNIST IDX files (default: $NNX_DATA_DIR)")
     data.add_argument("--download", action="store_true", help="download missing MNIST files (MD5-checked)")
@@ -319,6 +426,11 @@ def build_parser():
     t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, shuffling, dropout (default 0)")
     t.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
     t.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz) with its metadata")
+    t.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="write a resumable checkpoint (model, optimizer, position) after every epoch and on Ctrl-C")
+    t.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the run a --checkpoint file was written by (same arguments; --epochs "
+                        "is the total); keeps updating that file unless --checkpoint says otherwise")
     t.add_argument("--precision", type=_precision, default="fp32",
                    help="bf16 (or bfloat16): mixed precision, bf16 GEMM/conv operands with float32 sums; "
                         "fp32 (float32) is the default")
@@ -326,14 +438,14 @@ def build_parser():
                    help="data-parallel over MPI: run under mpiexec -n N, --batch-size per rank (needs nnx[mpi])")
     t.add_argument("--plots", metavar="DIR", default=None, help="write curves/confusion/filters PNGs into DIR")
     t.add_argument("--no-progress", action="store_true", help="no progress bar; print one line per epoch")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, subparser=t)
 
     e = sub.add_parser("evaluate", parents=[common, runtime, data], help="accuracy and per-class report of a model",
                        description="Evaluate a saved model on a test set.")
     e.add_argument("path", help="a model saved by `train --save` or nnx.save")
     e.add_argument("--data", choices=DATASETS, required=True)
     e.add_argument("--batch-size", type=_positive_int, default=1000)
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=cmd_evaluate, subparser=e)
 
     r = sub.add_parser("predict", parents=[common, runtime], help="classify a digit picture or an IDX file",
                        description="Classify a picture of one digit (PNG; JPEG and other formats with Pillow), "
@@ -347,13 +459,13 @@ def build_parser():
     r.add_argument("--show", action="store_true", help="print the input the model sees, as text")
     r.add_argument("--save-input", metavar="PNG", default=None, help="write the input the model sees as a PNG")
     r.add_argument("--limit", type=_positive_int, default=None, help="IDX: only the first N images")
-    r.set_defaults(func=cmd_predict)
+    r.set_defaults(func=cmd_predict, subparser=r)
 
     b = sub.add_parser("bench", parents=[common], help="run the quick benchmark suite and print the table",
                        description="Run bench/ (pytest-benchmark) quickly and print the markdown table.")
     b.add_argument("--full", action="store_true", help="full timing and the end-to-end training runs (minutes)")
     b.add_argument("-k", default=None, help="only benchmarks matching this pytest -k expression")
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(func=cmd_bench, subparser=b)
 
     x = sub.add_parser("export", parents=[common], help="write a saved model as ONNX",
                        description="Write a model saved by nnx as an ONNX file (opset 17) for onnxruntime and "
@@ -361,11 +473,11 @@ def build_parser():
     x.add_argument("path", help="a model saved by `train --save` or nnx.save")
     x.add_argument("output", help="the .onnx file to write")
     x.add_argument("--fixed-batch", action="store_true", help="batch dimension fixed to 1 (default: dynamic)")
-    x.set_defaults(func=cmd_export)
+    x.set_defaults(func=cmd_export, subparser=x)
 
     i = sub.add_parser("info", parents=[common], help="the show_config() report",
                        description="Print version, kernel tiers, OpenMP, threads and BLAS.")
-    i.set_defaults(func=cmd_info)
+    i.set_defaults(func=cmd_info, subparser=i)
     return p
 
 
@@ -396,9 +508,53 @@ class _PipeSafeStdout:
         return getattr(self._stream, name)
 
 
+#: Options people try that are spelt differently here.
+_ALIASES = {"--data-dir": "--root", "--data_dir": "--root", "--output": "--save", "--out": "--save",
+            "--num-threads": "--threads", "--lr-schedule": "--schedule", "--bs": "--batch-size"}
+
+
+def _parse(parser, argv):
+    """``parser.parse_args``, but an unknown option is reported by the subcommand it was given
+    to (its usage, not the top-level one) with the nearest option it has."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = args.subparser
+        known = [o for a in sub._actions for o in a.option_strings]
+        hints = []
+        for word in extra:
+            name = word.split("=", 1)[0]
+            near = [_ALIASES[name]] if _ALIASES.get(name) in known else difflib.get_close_matches(name, known, 1)
+            if near and name.startswith("-"):
+                hints.append(f"{name} (did you mean {near[0]}?)")
+            else:
+                hints.append(word)
+        sub.error("unrecognized arguments: " + " ".join(hints))
+    return args
+
+
+class _Warnings:
+    """Warnings as the command line shows them: ``nnx: warning: ...`` on stderr, each text once,
+    without Python's source line."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def show(self, message, category, filename, lineno, file=None, line=None):
+        text = printable(message)
+        if text not in self.seen:
+            self.seen.add(text)
+            print(f"nnx: warning: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits with 2 on a bad command line
+    args = _parse(parser, argv)  # exits with 2 on a bad command line
+    with warnings.catch_warnings():
+        warnings.showwarning = _Warnings().show
+        return _run(args)
+
+
+def _run(args):
     if not isinstance(sys.stdout, _PipeSafeStdout) and hasattr(sys.stdout, "fileno"):
         try:
             sys.stdout.fileno()

@@ -17,6 +17,7 @@ Run as root, Open MPI's ``mpiexec`` needs ``OMPI_ALLOW_RUN_AS_ROOT=1
 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1``.
 """
 import contextlib
+import os
 import sys
 import time
 import traceback
@@ -41,20 +42,37 @@ def init():
     return comm.Get_rank(), comm.Get_size()
 
 
-def _comm():
+def require_mpi(what="fit(distributed=True)"):
+    """The MPI communicator; ``ImportError`` saying how to get one when mpi4py is missing."""
     init()
     if _state["comm"] is None:
-        raise ImportError("distributed training needs mpi4py and an MPI: pip install 'nnx[mpi]', then run "
-                          "under mpiexec")
+        raise ImportError(f"{what}: distributed training needs mpi4py and an MPI: pip install 'nnx[mpi]', then run "
+                          "under mpiexec -n N")
     return _state["comm"]
+
+
+#: Variables the MPI launchers set to the number of processes they started (Open MPI, MPICH and
+#: Intel MPI, PMIx); not SLURM_NTASKS, which counts tasks that need not be MPI ranks.
+_WORLD_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+
+
+def ranks_in_environment():
+    """``(variable, N)`` when a launcher's environment says this process is one of N > 1 ranks,
+    else None (read from the environment only: MPI is not initialised)."""
+    for var in _WORLD_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 1:
+            return var, int(value)
+    return None
 
 
 class DataParallel:
     """The per-rank side of ``fit(distributed=True)``: broadcast, gradient and metric sums."""
 
     def __init__(self, model):
+        comm = require_mpi()  # the install message before mpi4py's own ImportError
         from mpi4py import MPI
-        self.comm, self.MPI = _comm(), MPI
+        self.comm, self.MPI = comm, MPI
         self.rank, self.world = self.comm.Get_rank(), self.comm.Get_size()
         state = model.state_arrays()  # the live arrays: parameters' data and buffers
         layout = [(name, tuple(np.shape(v)), np.asarray(v).dtype.str) for name, v in state.items()]
@@ -190,3 +208,6 @@ class DataParallelStep(LocalStep):
         total, count, correct, flag = dp.sum(local * n, n, good, 1.0 if self.classify else 0.0)
         self.classify = bool(flag)
         return total / count, int(count), int(correct)
+
+
+__all__ = ["DataParallelStep", "init", "ranks_in_environment", "require_mpi"]

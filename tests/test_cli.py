@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +83,9 @@ def test_evaluate(trained):
 def test_predict_png(tmp_path, trained):
     path, _, _ = trained
     model = nnx.load(path)
-    meta = nnx.load_header(path)["metadata"]
+    assert isinstance(model[0], nnx.Normalize)  # the model takes raw pixels
     _, _, Xt, _ = nnx.datasets.load_digits()
-    mean, std = meta["normalize"]
-    expect = nnx.predict(model, ((Xt[:20] - mean) / std).astype(np.float32)).argmax(1)
+    expect = nnx.predict(model, Xt[:20]).argmax(1)
     for i in (0, 5):
         # dark ink on white paper, 4x larger than the model's input: inverted and resized back
         write_png(tmp_path / f"d{i}.png", 1 - np.kron(Xt[i, 0], np.ones((4, 4))))
@@ -207,3 +207,107 @@ def test_train_into_a_closed_pipe_still_finishes_and_saves(tmp_path):
     assert "BrokenPipe" not in err and "Traceback" not in err
     assert nnx.load(tmp_path / "m.npz").num_parameters() > 0
 
+
+
+# -- work checked before it starts; messages ----------------------------------------------------
+def _py(code, **kw):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, **kw)
+
+
+NO_MPI = "import sys; sys.modules['mpi4py'] = None; from nnx.cli import main; sys.exit(main({argv!r}))"
+
+
+def test_outputs_and_optional_dependencies_are_checked_before_training(tmp_path):
+    missing = tmp_path / "no" / "m.npz"
+    for flag in ("--save", "--checkpoint"):
+        out = run("train", "--epochs", "1", flag, str(missing))
+        assert out.returncode == 1 and "epoch" not in out.stdout, out.stdout  # refused before any work
+        assert f"nnx: error: {flag}: cannot write {missing}: no such directory" in out.stderr
+        assert ".tmp-" not in out.stderr
+    out = run("train", "--epochs", "1", "--save", str(tmp_path))
+    assert out.returncode == 1 and f"{tmp_path} is a directory" in out.stderr
+    (tmp_path / "file").write_text("x")
+    out = run("train", "--epochs", "1", "--plots", str(tmp_path / "file"))
+    assert out.returncode == 1 and "it must name a folder" in out.stderr
+    code = ("import sys; sys.modules['matplotlib'] = None; from nnx.cli import main; "
+            f"sys.exit(main(['train', '--epochs', '1', '--plots', {str(tmp_path / 'p')!r}]))")
+    out = _py(code)
+    assert out.returncode == 1 and "--plots needs matplotlib: pip install 'nnx[plot]'" in out.stderr
+    assert "epoch" not in out.stdout
+    out = _py(NO_MPI.format(argv=["train", "--epochs", "1", "--distributed"]))
+    assert out.returncode == 1 and "pip install 'nnx[mpi]'" in out.stderr and "No module named" not in out.stderr
+    model = tmp_path / "m.npz"
+    nnx.save(nnx.models.mlp(64, 10, rng=0), model, metadata=nnx.io.input_metadata((64,)))
+    out = run("export", str(model), str(tmp_path / "no" / "m.onnx"))
+    assert out.returncode == 1 and f"cannot write {tmp_path / 'no' / 'm.onnx'}: no such directory" in out.stderr
+
+
+def test_library_saves_name_the_users_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"cannot write {tmp_path / 'no' / 'm.npz'}: no such directory") as e:
+        nnx.save(nnx.Linear(2, 2, rng=0), tmp_path / "no" / "m.npz")
+    assert ".tmp-" not in str(e.value)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        nnx.save(nnx.Linear(2, 2, rng=0), tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory, not a checkpoint file"):
+        nnx.load(tmp_path)
+
+
+def test_distributed_without_mpi4py_says_how_to_get_it(monkeypatch):
+    import nnx.distributed as dist
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(dist._state, "comm", None)
+    X, y, _, _ = nnx.datasets.load_digits()
+    model = nnx.models.mlp((1, 8, 8), 10, rng=0)
+    with pytest.raises(ImportError, match=r"pip install 'nnx\[mpi\]', then run under mpiexec"):
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(model.parameters(), lr=0.1), (X, y),
+                progress=False, distributed=True)
+
+
+def test_several_mpi_ranks_without_distributed_warn_once(monkeypatch):
+    from nnx.train import loop
+    monkeypatch.setattr(loop, "_launched_warning", [])
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    X, y, _, _ = nnx.datasets.load_digits()
+    model = nnx.models.mlp((1, 8, 8), 10, rng=0)
+    opt = nnx.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(UserWarning, match=r"one of 2 MPI ranks \(OMPI_COMM_WORLD_SIZE=2\) but distributed=False"):
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X[:64], y[:64]), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X[:64], y[:64]), progress=False)  # once
+
+
+def test_cli_warnings_are_one_plain_line_each(tmp_path):
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2"}
+    out = subprocess.run([sys.executable, "-m", "nnx", "train", "--epochs", "2", "--no-progress"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert len([m for m in lines if m.startswith("nnx: warning: fit: this process is one of 2 MPI ranks")]) == 1
+    assert "UserWarning" not in out.stderr and "warnings.warn" not in out.stderr
+
+
+def test_unknown_options_get_the_subcommands_usage_and_a_hint():
+    out = run("train", "--data-dir", "/data")
+    assert out.returncode == 2
+    assert out.stderr.startswith("usage: python -m nnx train") and "--data-dir (did you mean --root?)" in out.stderr
+    out = run("evaluate", "m.npz", "--data", "digits", "--batchsize", "2")
+    assert out.returncode == 2 and "usage: python -m nnx evaluate" in out.stderr
+    assert "did you mean --batch-size?" in out.stderr
+
+
+def test_help_and_slow_tier_say_what_happens(tmp_path, mnist_root):
+    out = run("train", "--help")
+    assert "docs/threads.md" in out.stdout and "other processes" in out.stdout  # as docs/threads.md says
+    assert "teaching tier" in out.stdout
+    out = run("train", "--data", "mnist", "--root", str(mnist_root), "--backend", "loops", "--epochs", "1",
+              "--save", str(tmp_path / "no" / "x.npz"))  # warned, then refused before loading anything
+    assert "nnx: warning: --backend loops is the teaching tier" in out.stderr and out.returncode == 1
+
+
+def test_files_that_are_not_models_are_named_for_what_they_hold(tmp_path):
+    nnx.save(nnx.models.mlp(64, 10, rng=0).state_dict(), tmp_path / "sd.npz")
+    out = run("evaluate", str(tmp_path / "sd.npz"), "--data", "digits")
+    assert out.returncode == 1 and "holds a state dict, not a model" in out.stderr and "OrderedDict" not in out.stderr
+    out = run("evaluate", str(tmp_path), "--data", "digits")
+    assert out.returncode == 1 and f"{tmp_path} is a directory, not a saved model" in out.stderr

@@ -244,3 +244,48 @@ def test_throughput_bench_compares_one_process_with_two(mnist_root):
     assert out.returncode == 0, out.stderr[-2000:]
     assert re.search(r"round 1: 1 process x 2 threads [\d,]+, 2 processes x 1 thread [\d,]+ samples/s", out.stdout)
     assert "mlp: median" in out.stdout
+
+
+FIT_RESUME = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nnx
+    epochs, stop, ckpt, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    resume = sys.argv[5] if len(sys.argv) > 5 else None
+    nnx.set_num_threads(1)
+    X, y, _, _ = nnx.datasets.load_digits()
+    model = nnx.Sequential(nnx.Normalize(0.3, 0.37), nnx.Flatten(), nnx.Linear(64, 32, rng=0), nnx.ReLU(),
+                           nnx.Dropout(0.2), nnx.Linear(32, 10, rng=1))
+    opt = nnx.optim.Adam(model.parameters(), lr=1e-3)
+
+    class Stop(nnx.callbacks.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            trainer.stop_training = trainer.stop_training or epoch + 1 == stop
+
+    nnx.fit(model, nnx.SoftmaxCrossEntropy(), opt, (X, y), epochs=epochs, batch_size=32, seed=4, progress=False,
+            distributed=True, resume=resume, schedule=nnx.optim.CosineAnnealingLR(opt, T_max=epochs),
+            callbacks=[Stop(), nnx.callbacks.ModelCheckpoint(ckpt, save_best_only=False, save_optimizer=True)])
+    if nnx.distributed.init()[0] == 0:
+        np.savez(out, **model.state_dict())
+""")
+
+
+def test_fit_resume_across_ranks_is_bit_identical(tmp_path):
+    (tmp_path / "fit_resume.py").write_text(FIT_RESUME)
+
+    def run(n, *args):
+        cmd = [MPIEXEC, "-n", str(n), "--map-by", ":OVERSUBSCRIBE", sys.executable, str(tmp_path / "fit_resume.py"),
+               *map(str, args)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc
+
+    run(2, 3, 0, tmp_path / "whole.npz", tmp_path / "whole_out.npz")
+    run(2, 3, 1, tmp_path / "cut.npz", tmp_path / "cut_out.npz")  # stopped after epoch 1 of 3
+    run(2, 3, 0, tmp_path / "cut.npz", tmp_path / "resumed_out.npz", tmp_path / "cut.npz")
+    whole, resumed = np.load(tmp_path / "whole_out.npz"), np.load(tmp_path / "resumed_out.npz")
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole.files)
+    # one rank goes on from the same epoch end (another global batch: said, not refused)
+    run(2, 3, 1, tmp_path / "cut1.npz", tmp_path / "cut1_out.npz")
+    proc = run(1, 3, 0, tmp_path / "cut1.npz", tmp_path / "one_out.npz", tmp_path / "cut1.npz")
+    assert "the global batch differs" in proc.stderr

@@ -238,7 +238,7 @@ def test_model_checkpoint_every_epoch_with_optimizer(tmp_path, digits):
     nnx.fit(model, loss, opt, (X, y), epochs=2, callbacks=[ck], progress=False)
     assert sorted(os.listdir(tmp_path)) == ["ck-01.npz", "ck-02.npz"]
     last = nnx.load(tmp_path / "ck-02.npz")
-    assert last["epoch"] == 2 and set(last) == {"model", "optimizer", "epoch", "logs"}
+    assert last["epoch"] == 2 and set(last) == {"model", "optimizer", "epoch", "logs", "resume"}
     for k, v in model.state_dict().items():
         assert np.array_equal(last["model"].state_dict()[k], v)
 
@@ -387,3 +387,30 @@ def test_fit_takes_the_api_keywords_and_refuses_what_it_cannot_do():  # distribu
     loader = nnx.datasets.DataLoader(X, y, batch_size=4)  # refused before MPI is touched
     with pytest.raises(ValueError, match="distributed=True takes train_data as"):
         nnx.fit(m, nnx.SoftmaxCrossEntropy(), opt, loader, 1, progress=False, distributed=True)
+
+
+def test_silent_wrong_training_is_refused_before_it_starts(digits):
+    X, y, Xt, yt = digits
+    model, loss, opt = _setup()
+    before = model.state_dict()
+    other = _mlp(seed=1)
+    with pytest.raises(ValueError, match="optimizer: none of its 4 parameters belongs to the model"):
+        nnx.fit(model, loss, nnx.optim.SGD(other.parameters(), lr=0.1), (X, y), progress=False)
+    bad = X.copy()
+    bad[7, 3] = np.nan
+    with pytest.raises(ValueError, match=r"train_data: X holds NaN or inf in 1 sample\(s\) \(the first: sample 7\)"):
+        nnx.fit(model, loss, opt, (bad, y), progress=False)
+    with pytest.raises(ValueError, match="val_data: X holds NaN"):
+        nnx.fit(model, loss, opt, (X, y), val_data=(bad, y), progress=False)
+    with pytest.raises(ValueError, match="val_data: X is float64 but train_data's X is float32"):
+        nnx.fit(model, loss, opt, (X, y), val_data=(Xt.astype(np.float64), yt), progress=False)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())  # nothing trained
+    with pytest.raises(ValueError, match=r"evaluate: data: label 10 is outside the model's 10 classes \(0..9\)"):
+        nnx.evaluate(model, (Xt, np.where(np.arange(len(yt)) == 5, 10, yt)))
+    with pytest.raises(ValueError, match="label -1 is outside"):
+        nnx.evaluate(model, (Xt, np.where(np.arange(len(yt)) == 5, -1, yt)), loss=loss)
+    # a DataLoader's batches are not checked up front: the non-finite loss names the inputs
+    loader = nnx.datasets.DataLoader(bad, y, batch_size=len(bad), shuffle=False)
+    with pytest.warns(RuntimeWarning, match="stopping \\(its inputs hold NaN or inf\\)") as caught:
+        nnx.fit(model, loss, opt, loader, progress=False)
+    assert caught[0].filename == __file__  # the warning points at the caller's line

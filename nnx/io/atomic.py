@@ -15,9 +15,7 @@ def atomic_write(path, mode="wb", **open_kw):
     for a new one (a bare ``mkstemp`` file would be 0600). A killed process can leave a
     ``.<name>.tmp-*`` file behind; it never replaces anything and may be deleted.
     """
-    path = os.fspath(path)
-    if not path or os.path.isdir(path):
-        raise ValueError(f"atomic_write: path: expected a file name, got {path!r}")
+    path = check_writable(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         perms = os.stat(path).st_mode & 0o7777
@@ -25,7 +23,10 @@ def atomic_write(path, mode="wb", **open_kw):
         umask = os.umask(0)
         os.umask(umask)
         perms = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    except OSError as exc:  # named by the user's path, not the temporary file's
+        raise type(exc)(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, mode, **open_kw) as f:
             yield f
@@ -43,3 +44,23 @@ def atomic_write(path, mode="wb", **open_kw):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def check_writable(path, what="path"):
+    """``path`` (as a str) if a file can be written there, else the error writing it would give,
+    naming ``path``: ``ValueError`` for a directory or an empty name, ``FileNotFoundError`` for a
+    missing folder, ``PermissionError`` for a folder that cannot be written. Writes nothing: a
+    command checks its output paths with it before hours of work."""
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"{what}: expected a file path (str or PathLike), got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{what}: expected a file name, got ''")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: permission denied in {folder}")
+    return path

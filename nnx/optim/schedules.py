@@ -6,6 +6,7 @@ force, one per group. The base rate of a group is its ``initial_lr`` (the lr it 
 optimizer was built). StepLR, CosineAnnealingLR and LinearLR use torch's recursive update
 formulas, so that trajectories match torch's to rounding.
 """
+import copy
 import math
 
 from .._validation import check_positive_int, check_real
@@ -45,10 +46,21 @@ class LRSchedule:
         return list(self._last_lr)
 
     def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not isinstance(v, LRSchedule)}
+        """Everything but the optimizer, as torch's: a schedule it wraps (``LinearWarmup``'s
+        ``after``) as its own state dict under its attribute's name."""
+        return {k: (v.state_dict() if isinstance(v, LRSchedule) else copy.deepcopy(v))
+                for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state):
-        self.__dict__.update(state)
+        """Restore what ``state_dict`` returned (same schedule class and wrapped schedules)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict, got {type(state).__name__}")
+        for k, v in state.items():
+            mine = self.__dict__.get(k)
+            if isinstance(mine, LRSchedule):
+                mine.load_state_dict(v)
+            elif k != "optimizer":
+                self.__dict__[k] = copy.deepcopy(v)
 
 
 class StepLR(LRSchedule):

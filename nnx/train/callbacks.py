@@ -4,6 +4,10 @@ A callback overrides any of the hooks below; each receives the running ``Trainer
 ``model``, ``optimizer``, ``history`` and ``stop_training`` flag). ``logs`` is the epoch's
 record: ``epoch`` (1-based), ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (when there
 is validation data and labels), ``lr``, ``time``, ``samples_per_sec``.
+
+A callback that remembers something across epochs returns it from ``state_dict`` and takes it
+back in ``load_state_dict``: a resumable checkpoint (``ModelCheckpoint(save_optimizer=True)``)
+stores it, and ``fit(resume=...)`` restores it after ``on_train_begin``.
 """
 import csv
 import io
@@ -14,30 +18,49 @@ import os
 import numpy as np
 
 from .._validation import check_real
-from ..io.atomic import atomic_write
+from ..io.atomic import atomic_write, check_writable
+
+
+def _check_output(path, where):
+    """Refuse at ``on_train_begin`` what would fail at the first write, after an epoch of work: a
+    missing or unwritable folder (a path with ``{...}`` fields: its folder part, if fixed)."""
+    folder = os.path.dirname(path)
+    if "{" not in folder:
+        try:
+            check_writable(os.path.join(folder, "x") if "{" in path else path, f"{where}: path")
+        except OSError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
 
 
 class Callback:
     """Base class: every hook does nothing."""
 
     def on_train_begin(self, trainer):
-        pass
+        """Before the first epoch (after ``fit`` checked its arguments)."""
 
     def on_epoch_begin(self, trainer, epoch):
-        pass
+        """Before epoch ``epoch`` (0-based) trains."""
 
     def on_batch_end(self, trainer, batch, logs):
         """``logs``: ``{"loss": batch loss, "size": batch size}``."""
 
     def on_epoch_end(self, trainer, epoch, logs):
-        pass
+        """After epoch ``epoch`` (0-based), its validation and its record in the history."""
 
     def on_interrupt(self, trainer, epoch, batch):
         """Ctrl-C stopped training mid-epoch, after ``batch`` of ``epoch`` (0-based); called before
         ``on_train_end``. (Ctrl-C during validation stops after the epoch's ``on_epoch_end``.)"""
 
     def on_train_end(self, trainer, history):
-        pass
+        """After the last epoch, also when training stopped early."""
+
+    def state_dict(self):
+        """What to store in a resumable checkpoint (numbers, strings, arrays, lists, dicts), or
+        None when the callback keeps nothing across epochs (the default)."""
+        return None
+
+    def load_state_dict(self, state):
+        """Take back what ``state_dict`` returned (``fit(resume=...)``, after ``on_train_begin``)."""
 
 
 def _mode(monitor, mode, where):
@@ -104,6 +127,7 @@ class EarlyStopping(Callback):
 
     @property
     def best(self):
+        """The best value of ``monitor`` so far (None before the first epoch)."""
         return self._monitor.best
 
     def on_train_begin(self, trainer):
@@ -126,6 +150,14 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self._best_state is not None:
             trainer.model.load_state_dict(self._best_state)
 
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait, "best_epoch": self.best_epoch,
+                "best_state": None if self._best_state is None else dict(self._best_state)}
+
+    def load_state_dict(self, state):
+        self._monitor.best, self.wait, self.best_epoch = state["best"], int(state["wait"]), state["best_epoch"]
+        self._best_state = state["best_state"]
+
 
 class ModelCheckpoint(Callback):
     """Save the model (with ``nnx.save``, atomically) at the end of epochs.
@@ -140,10 +172,15 @@ class ModelCheckpoint(Callback):
         Save only when ``monitor`` improves (the file always holds the best model so far).
         When False, save after every epoch, and also when Ctrl-C stops training mid-epoch.
     save_optimizer : bool, default False
-        Save ``{"model", "optimizer", "epoch", "logs"}`` instead of the bare model, to resume.
+        Save ``{"model", "optimizer", "epoch", "logs", "resume"}`` instead of the bare model: a
+        file ``fit(resume=path)`` (``python -m nnx train --resume``) continues from, bit-identical
+        to a run never interrupted (``resume`` holds the schedule and callbacks' states, the
+        random generators, the data order and the position in the epoch). ``nnx.evaluate``,
+        ``python -m nnx evaluate``/``predict``/``export`` take it as they take a bare model.
     metadata : dict, optional
         Stored with every file: what the model takes (``nnx.io.input_metadata(input_shape,
-        normalize, classes)``), so ``python -m nnx evaluate``/``predict`` prepare inputs the same way.
+        classes=...)``), so ``python -m nnx evaluate``/``predict`` prepare inputs the same way.
+        Without an ``input_shape`` in it, the shape of the samples ``fit`` trained on is recorded.
 
     ``last_path`` is the most recent file written.
     """
@@ -158,10 +195,13 @@ class ModelCheckpoint(Callback):
 
     @property
     def best(self):
+        """The best value of ``monitor`` so far (None before the first epoch)."""
         return self._monitor.best
 
     def on_train_begin(self, trainer):
         self._monitor.best = None
+        if not getattr(trainer, "rank", 0):
+            _check_output(self.path, "ModelCheckpoint")
 
     def _save(self, trainer, epoch, logs):
         from ..io.checkpoint import save
@@ -170,8 +210,12 @@ class ModelCheckpoint(Callback):
         path = self.path.format(**logs) if "{" in self.path else self.path
         obj = trainer.model
         if self.save_optimizer:
-            obj = {"model": trainer.model, "optimizer": trainer.optimizer, "epoch": epoch, "logs": logs}
-        self.last_path = save(obj, path, metadata=self.metadata)
+            obj = {"model": trainer.model, "optimizer": trainer.optimizer, "epoch": epoch, "logs": logs,
+                   "resume": trainer.resume_state()}
+        meta = dict(self.metadata or {})
+        if "input_shape" not in meta and getattr(trainer, "input_shape", None):
+            meta["input_shape"] = [int(s) for s in trainer.input_shape]
+        self.last_path = save(obj, path, metadata=meta)
 
     def on_epoch_end(self, trainer, epoch, logs):
         if not self.save_best_only or self._monitor.improved(self._monitor.value(logs)):
@@ -181,9 +225,19 @@ class ModelCheckpoint(Callback):
         if not self.save_best_only:
             self._save(trainer, epoch + 1, {"epoch": epoch + 1, "batch": batch + 1, "interrupted": True})
 
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self._monitor.best = state["best"]
+
 
 class LRScheduler(Callback):
-    """Step an ``nnx.optim`` schedule after every epoch (default, as torch) or every batch."""
+    """Step an ``nnx.optim`` schedule after every epoch (default, as torch) or every batch.
+
+    ``fit`` runs LRScheduler callbacks before the others at every hook, so what the others see
+    (and a checkpoint stores) is the schedule after this epoch's step.
+    """
 
     def __init__(self, schedule, interval="epoch"):
         if not hasattr(schedule, "step") or not hasattr(schedule, "get_last_lr"):
@@ -199,6 +253,12 @@ class LRScheduler(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if self.interval == "epoch":
             self.schedule.step()
+
+    def state_dict(self):
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state):
+        self.schedule.load_state_dict(state)
 
 
 def _plain(value):
@@ -219,6 +279,7 @@ class CSVLogger(Callback):
     def on_train_begin(self, trainer):
         if getattr(trainer, "rank", 0):  # distributed: rank 0 writes the log
             return
+        _check_output(self.path, "CSVLogger")
         self._text, self._keys = "", None
         if self.append and os.path.isfile(self.path):
             with open(self.path, newline="") as f:
@@ -246,6 +307,13 @@ class CSVLogger(Callback):
     def on_train_end(self, trainer, history):
         self._text = None
 
+    def state_dict(self):
+        return None if self._text is None else {"text": self._text, "keys": self._keys}
+
+    def load_state_dict(self, state):  # the rows of the epochs before the checkpoint, whatever the file holds now
+        if self._text is not None:
+            self._text, self._keys = state["text"], state["keys"]
+
 
 class JSONLogger(Callback):
     """Rewrite a JSON file after every epoch: ``{"params": ..., "epochs": [logs, ...]}``
@@ -262,6 +330,10 @@ class JSONLogger(Callback):
                "interrupted": h.interrupted, "stop_reason": h.stop_reason}
         with atomic_write(self.path, "w") as f:
             json.dump(doc, f, indent=1)
+
+    def on_train_begin(self, trainer):
+        if not getattr(trainer, "rank", 0):
+            _check_output(self.path, "JSONLogger")
 
     def on_epoch_end(self, trainer, epoch, logs):
         self._write(trainer)

@@ -12,6 +12,7 @@ bit-identical (tested). See README "Determinism" for what holds across thread co
 """
 import contextlib
 import math
+import os
 import shutil
 import signal
 import sys
@@ -23,10 +24,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import _config, _malloc, kernels
-from .._validation import check_positive_int
+from .._validation import caller_stacklevel, check_positive_int
 from ..datasets.loader import DataLoader
 from ..module import Module
 from ..precision import autocast, check_precision
+from . import resume as _resume
 from .callbacks import LRScheduler, check_callbacks
 
 
@@ -58,10 +60,12 @@ class History:
         self.stop_reason = None
 
     def append(self, logs):
+        """Record one epoch (a copy of ``logs``)."""
         self.epochs.append(dict(logs))
 
     @property
     def history(self):
+        """``{quantity: [value per epoch]}`` (Keras's ``history.history``)."""
         keys = []
         for e in self.epochs:
             keys += [k for k in e if k not in keys]
@@ -96,6 +100,39 @@ def _check_data(data, name, where):
     if isinstance(data, DataLoader) or (hasattr(data, "__iter__") and not isinstance(data, np.ndarray)):
         return data
     raise TypeError(f"{where}: {name}: expected (X, y) arrays or a DataLoader, got {type(data).__name__}")
+
+
+def _check_finite(x, name, where):
+    """Inputs with NaN or inf train nothing and show up later as a "non-finite loss": named here."""
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.ndim > 1 else ~np.isfinite(x)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{where}: {name}: X holds NaN or inf in {int(bad.sum())} sample(s) (the first: sample "
+                             f"{first}); clean or impute the inputs before training")
+
+
+def _check_val_like_train(train_data, val_data, where):
+    """val_data is used only after the first epoch: its dtype and sample shape are checked before it."""
+    tx = train_data[0] if isinstance(train_data, tuple) else getattr(train_data, "X", None)
+    vx = val_data[0] if isinstance(val_data, tuple) else getattr(val_data, "X", None)
+    if not (isinstance(tx, np.ndarray) and isinstance(vx, np.ndarray)):
+        return
+    if vx.dtype != tx.dtype:
+        raise ValueError(f"{where}: val_data: X is {vx.dtype} but train_data's X is {tx.dtype}; the model takes "
+                         f"one dtype (convert with X.astype(np.{tx.dtype}))")
+    if vx.shape[1:] != tx.shape[1:]:
+        raise ValueError(f"{where}: val_data: samples of shape {vx.shape[1:]}, train_data's are {tx.shape[1:]}")
+
+
+def _check_optimizer_owns(model, optimizer, where):
+    """An optimizer built on another model's parameters steps those: training this one would do nothing."""
+    mine = {id(p) for p in model.parameters()}
+    theirs = [p for g in getattr(optimizer, "param_groups", ()) for p in g.get("params", ())]
+    if mine and theirs and not any(id(p) in mine for p in theirs):
+        raise ValueError(f"{where}: optimizer: none of its {len(theirs)} parameters belongs to the model, so "
+                         "training would change nothing (was it built on another model's parameters? build it "
+                         "on model.parameters())")
 
 
 def _is_classification(out, y):
@@ -212,6 +249,8 @@ class Trainer:
     schedule : nnx.optim schedule, optional
         Stepped after every epoch (use ``callbacks.LRScheduler(s, "batch")`` for per batch).
     callbacks : iterable of nnx.callbacks.Callback
+        Run in the order given, except that ``LRScheduler`` ones run first (what the others see,
+        and a checkpoint stores, is the schedule after its step).
 
     ``stop_training`` set to True by a callback ends ``fit`` after the current epoch.
     """
@@ -225,15 +264,18 @@ class Trainer:
             raise TypeError(f"Trainer: optimizer: expected an nnx.optim optimizer, got {type(optimizer).__name__}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.callbacks = check_callbacks(callbacks)
-        self.steps, self.rank = None, 0  # fit's step (LocalStep, or data-parallel) and this process's rank
         if schedule is not None:
             self.callbacks.insert(0, LRScheduler(schedule))
+        self.callbacks.sort(key=lambda cb: not isinstance(cb, LRScheduler))  # stable: schedulers first
+        self.steps, self.rank = None, 0  # fit's step (LocalStep, or data-parallel) and this process's rank
+        self.input_shape = None  # one sample's shape, as fit saw it (ModelCheckpoint records it)
+        self.fit_params, self.position = {}, None  # what a resumable checkpoint stores (train.resume)
         self.history = History()
         self.stop_training = False
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, train_data, epochs=1, val_data=None, batch_size=32, progress=True, seed=None, shuffle=True,
-            distributed=False):
+            distributed=False, resume=None):
         """Train for ``epochs`` epochs; return the ``History``.
 
         Parameters
@@ -253,6 +295,12 @@ class Trainer:
         distributed : bool, default False
             Data-parallel over MPI (``nnx.distributed``): ``batch_size`` samples per rank and step,
             gradients averaged over the global batch, rank 0 reporting and writing files.
+        resume : str or PathLike, optional
+            A checkpoint written by ``ModelCheckpoint(..., save_optimizer=True)``: the model,
+            optimizer, schedule and callback states, the epoch (and the batch, after Ctrl-C), the
+            random generators and the data order are restored, and training goes on to
+            ``epochs`` epochs in all, ending bit-identical to a run never interrupted (same data,
+            arguments and thread count). ``seed`` may be left None (the saved one is used).
 
         Training tunes glibc's malloc for the process first (``nnx.tune_malloc``: activations
         are reused instead of page-faulted back in every step).
@@ -261,9 +309,19 @@ class Trainer:
         _malloc.tune()
         epochs = check_positive_int(epochs, "epochs", where)
         batch_size = check_positive_int(batch_size, "batch_size", where)
+        _check_optimizer_owns(self.model, self.optimizer, where)
         train_data = _check_data(train_data, "train_data", where)
+        if isinstance(train_data, tuple):
+            _check_finite(train_data[0], "train_data", where)
         if val_data is not None:
             val_data = _check_data(val_data, "val_data", where)
+            _check_val_like_train(train_data, val_data, where)
+            if isinstance(val_data, tuple):
+                _check_finite(val_data[0], "val_data", where)
+        saved = None
+        if resume is not None:  # read and checked before any work (and before any collective call)
+            saved = _resume.read(_check_path(resume, "resume", where))
+            seed = _resume_seed(seed, saved[2], resume)
         steps = self._strategy(distributed, train_data)
         if steps.rank:
             progress = False  # rank 0 reports
@@ -275,26 +333,44 @@ class Trainer:
             batches = DataLoader(*train_data, batch_size=batch_size * steps.world, shuffle=shuffle,
                                  rng=np.random.default_rng(shuffle_ss))
             n_train = train_data[0].shape[0]
+        self.input_shape = tuple(train_data[0].shape[1:]) if isinstance(train_data, tuple) else None
         self.history = history = History({
             "epochs": epochs, "batch_size": batch_size, "seed": seed, "n_train": n_train,
             "threads": _config.get_num_threads(), "backend": kernels.get_backend_name(),
         })
+        self.fit_params = {"seed": seed, "batch_size": batch_size, "n_train": n_train, "shuffle": bool(shuffle),
+                           "world": steps.world}
+        self.position = {"epoch": 0, "batch": 0, "seen": 0, "loss_sum": 0.0, "correct": 0,
+                         "loader": _loader_state(batches)}
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        if saved is not None:
+            _resume.check_run(saved[2], self.fit_params, resume)
+            self.position.update(_resume.restore(self, *saved, batches, resume))
+            history.params["resumed_from"] = {"path": str(resume), "epoch": self.position["epoch"],
+                                              "batch": self.position["batch"]}
         with steps.guard(), _Interrupt() as interrupt:
-            for epoch in range(epochs):
+            for epoch in range(self.position["epoch"], epochs):
                 if not self._epoch(steps, epoch, epochs, batches, val_data, batch_size, progress, interrupt):
                     break
         for cb in self.callbacks:
             cb.on_train_end(self, history)
         return history
 
+    def resume_state(self):
+        """What a resumable checkpoint stores beside the model and optimizer (``train.resume``)."""
+        if self.position is None:
+            raise RuntimeError("Trainer.resume_state: only during fit")
+        return _resume.capture(self)
+
     def _strategy(self, distributed, train_data):
         """The step: this process's (``LocalStep``), or a data-parallel one over MPI."""
         if not isinstance(distributed, bool):
             raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
         self.steps = LocalStep(self.model, self.loss, self.optimizer)
+        if not distributed:
+            _warn_if_launched_as_ranks()
         if distributed:
             if not isinstance(train_data, tuple):  # refused before any collective call
                 raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
@@ -320,6 +396,8 @@ class Trainer:
             print(_epoch_line(epochs, logs), file=sys.stderr, flush=True)
         history = self.history
         history.append(logs)
+        self.position = {"epoch": epoch + 1, "batch": 0, "seen": 0, "loss_sum": 0.0, "correct": 0,
+                         "loader": _loader_state(batches)}  # the next epoch's permutation is not drawn yet
         for cb in self.callbacks:
             cb.on_epoch_end(self, epoch, logs)
         if interrupt.requested and not history.interrupted:  # Ctrl-C during validation/callbacks
@@ -332,7 +410,6 @@ class Trainer:
         model, opt = self.model, self.optimizer
         for cb in self.callbacks:
             cb.on_epoch_begin(self, epoch)
-        lr = float(opt.param_groups[0]["lr"]) if hasattr(opt, "param_groups") else float("nan")
         x_all = getattr(batches, "X", None)  # a DataLoader: the bar counts samples (tqdm shows samples/s)
         total = x_all.shape[0] if isinstance(x_all, np.ndarray) else None
         if total is not None and getattr(batches, "drop_last", False):
@@ -340,11 +417,22 @@ class Trainer:
         n_batches = len(batches) if hasattr(batches, "__len__") else None
         bar = _progress(progress, total, f"epoch {epoch + 1}/{epochs}")
         model.train()
-        seen, loss_sum, correct = 0, 0.0, 0
-        t0 = time.perf_counter()
+        pos = self.position  # where this epoch starts: batch 0, or where a resumed run stopped
+        skip, seen, loss_sum, correct = pos["batch"], pos["seen"], pos["loss_sum"], pos["correct"]
+        if not skip:  # the epoch's logged lr is the one it started with, also when resumed mid-epoch
+            pos["lr"] = float(opt.param_groups[0]["lr"]) if hasattr(opt, "param_groups") else float("nan")
+        lr = pos["lr"]
+        if skip:
+            bar.update(seen)
+        t0, seen0 = time.perf_counter(), seen
         for b, (xb, yb) in enumerate(batches):
+            if b < skip:  # trained before the checkpoint (the permutation is drawn again, the same)
+                continue
+            if self.input_shape is None:
+                self.input_shape = tuple(np.shape(xb)[1:])
             value, n, good = steps.step(xb, yb)
             seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + good
+            self.position = {**pos, "batch": b + 1, "seen": seen, "loss_sum": loss_sum, "correct": correct}
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": n})
             if bar.disable is False and (b % 10 == 0 or b + 1 == n_batches):
@@ -352,8 +440,10 @@ class Trainer:
                 bar.set_postfix(_postfix({"loss": loss_sum / seen, "accuracy": accuracy}), refresh=False)
             bar.update(n)
             if not math.isfinite(value):
+                cause = ("its inputs hold NaN or inf" if isinstance(xb, np.ndarray) and xb.dtype.kind == "f"
+                         and not np.isfinite(xb).all() else "lower the learning rate?")
                 warnings.warn(f"fit: the loss became {value} in epoch {epoch + 1}, batch {b + 1}; "
-                              "stopping (lower the learning rate?)", RuntimeWarning, stacklevel=3)
+                              f"stopping ({cause})", RuntimeWarning, stacklevel=caller_stacklevel())
                 self.history.stop_reason = f"non-finite loss in epoch {epoch + 1}"
                 self.stop_training = True
                 break
@@ -368,7 +458,8 @@ class Trainer:
         logs = {"epoch": epoch + 1, "loss": loss_sum / seen if seen else float("nan")}
         if steps.classify:
             logs["accuracy"] = correct / seen
-        logs.update({"lr": lr, "time": elapsed, "samples_per_sec": seen / elapsed if elapsed > 0 else float("nan")})
+        rate = (seen - seen0) / elapsed if elapsed > 0 else float("nan")
+        logs.update({"lr": lr, "time": elapsed, "samples_per_sec": rate})
         return logs, bar
 
     # -- inference ----------------------------------------------------------------------------
@@ -379,6 +470,48 @@ class Trainer:
     def predict(self, x, batch_size=1000):
         """The model's outputs for ``x`` in eval mode; see ``nnx.predict``."""
         return predict(self.model, x, batch_size=batch_size)
+
+
+_launched_warning = []
+
+
+def _warn_if_launched_as_ranks():
+    """Under ``mpiexec -n N`` without ``distributed=True`` every rank trains on everything and
+    writes the same files: said once per process."""
+    from ..distributed import ranks_in_environment
+    found = ranks_in_environment()
+    if found and not _launched_warning:
+        _launched_warning.append(True)
+        warnings.warn(f"fit: this process is one of {found[1]} MPI ranks ({found[0]}={found[1]}) but "
+                      "distributed=False: every rank trains on all the data and writes the same files; pass "
+                      "distributed=True (CLI: --distributed) to share the work", UserWarning,
+                      stacklevel=caller_stacklevel())
+
+
+def _loader_state(batches):
+    """The shuffling generator's state (an nnx DataLoader's), or None for another iterable."""
+    rng = getattr(batches, "rng", None)
+    return _resume._generator_state(rng) if isinstance(rng, np.random.Generator) else None
+
+
+def _check_path(path, name, where):
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"{where}: {name}: expected a path (str or PathLike), got {type(path).__name__}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{where}: {name}: {path} is a directory, not a checkpoint file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{where}: {name}: {path}: no such file")
+    return path
+
+
+def _resume_seed(seed, state, path):
+    """The saved run's seed; a different explicit one is refused (another data order)."""
+    saved = state["fit"].get("seed")
+    if seed is not None and seed != saved:
+        raise ValueError(f"fit: seed: {seed!r}, but {path} was written by a run with seed {saved!r}: leave seed "
+                         "None (or give that one) to resume")
+    return saved
 
 
 def _epoch_line(epochs, logs):
@@ -449,12 +582,13 @@ def evaluate(model, data, loss=None, batch_size=1000):
         for xb, yb in pairs:
             out = model.forward(xb)
             yb = np.asarray(yb)
-            if loss is not None:
-                loss_sum += loss.forward(out, yb) * xb.shape[0]
             if classify is None:
                 classify = _is_classification(out, yb)
             if classify:
+                _check_labels(yb, out.shape[1], "evaluate")
                 correct += _count_correct(out, yb)
+            if loss is not None:
+                loss_sum += loss.forward(out, yb) * xb.shape[0]
             n += xb.shape[0]
     result = {}
     if loss is not None:
@@ -463,6 +597,14 @@ def evaluate(model, data, loss=None, batch_size=1000):
         result["accuracy"] = correct / n
     result["n"] = n
     return result
+
+
+def _check_labels(y, classes, where):
+    """Class labels outside the model's outputs would count as wrong, silently: refused, as fit's
+    loss refuses them."""
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise ValueError(f"{where}: data: label {bad} is outside the model's {classes} classes (0..{classes - 1})")
 
 
 def predict(model, x, batch_size=1000):
@@ -480,7 +622,7 @@ def predict(model, x, batch_size=1000):
 
 
 def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=32, schedule=None,
-        callbacks=(), progress=True, seed=None, shuffle=True, *, precision="fp32", distributed=False):
+        callbacks=(), progress=True, seed=None, shuffle=True, *, precision="fp32", distributed=False, resume=None):
     """Train ``model``: ``Trainer(model, loss, optimizer, schedule, callbacks).fit(...)``.
 
     See ``Trainer.fit`` for the arguments; returns the ``History``. ``precision="bf16"`` (or
@@ -488,7 +630,8 @@ def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=
     (and validates) under ``nnx.autocast("bfloat16")``: bf16 GEMM and convolution operands,
     float32 everything else (see ``nnx.precision``); ``"fp32"`` (``"float32"``) leaves the precision as it is
     (the model's dtype, or an enclosing ``autocast``).
-    ``distributed=True`` trains data-parallel over MPI (``nnx.distributed``).
+    ``distributed=True`` trains data-parallel over MPI (``nnx.distributed``). ``resume=path``
+    continues the run a ``ModelCheckpoint(..., save_optimizer=True)`` file was written by.
     """
     precision = check_precision(precision, "fit")
     if not isinstance(distributed, bool):
@@ -496,4 +639,4 @@ def fit(model, loss, optimizer, train_data, epochs=1, val_data=None, batch_size=
     trainer = Trainer(model, loss, optimizer, schedule=schedule, callbacks=callbacks)
     with autocast("bfloat16") if precision == "bf16" else contextlib.nullcontext():
         return trainer.fit(train_data, epochs=epochs, val_data=val_data, batch_size=batch_size,
-                           progress=progress, seed=seed, shuffle=shuffle, distributed=distributed)
+                           progress=progress, seed=seed, shuffle=shuffle, distributed=distributed, resume=resume)
