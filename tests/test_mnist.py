@@ -3,6 +3,7 @@ against a local HTTP server on 127.0.0.1. Skipped cleanly when the data are abse
 import gzip
 import http.server
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -176,3 +177,46 @@ def test_lenet5_learns_on_a_subset(capsys, tmp_path):
 def test_missing_files_error_lists_where_it_looked(tmp_path, isolated):
     with pytest.raises(FileNotFoundError, match="download=True"):
         nnx.datasets.load_mnist(tmp_path / "empty")
+
+
+def test_uncompressed_files_are_accepted(tmp_path, monkeypatch):
+    # what `gunzip *.gz` leaves: the same arrays, checked against the MD5s of the decompressed bytes
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    raw = tmp_path / "raw" / "mnist"
+    raw.mkdir(parents=True)
+    for name in mnist.FILES.values():
+        (raw / name[:-3]).write_bytes(gzip.decompress((_data_dir() / "mnist" / name).read_bytes()))
+    got = nnx.datasets.load_mnist(tmp_path / "raw")
+    for a, b in zip(got, nnx.datasets.load_mnist(_data_dir()), strict=True):
+        np.testing.assert_array_equal(a, b)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\0" * 10008)  # the right size, not the right bytes
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: MD5 .* is not the published one"):
+        nnx.datasets.load_mnist(tmp_path / "raw")
+
+
+def test_a_fashion_folder_is_not_trained_as_mnist(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fashion = _data_dir("fashion-mnist") / "fashion-mnist"
+    with pytest.raises(ValueError, match="holds Fashion-MNIST files, not MNIST .*--data fashion-mnist"):
+        nnx.datasets.load_mnist(fashion)
+    out = subprocess.run([sys.executable, "-m", "nnx", "train", "--data", "mnist", "--root", str(fashion),
+                          "--epochs", "1"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert out.returncode == 1 and "holds Fashion-MNIST files, not MNIST" in out.stderr
+
+
+def test_the_md5_check_runs_once_per_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(mnist, "_md5_memo", {})
+    nnx.datasets.load_mnist(_data_dir())
+    assert (tmp_path / "cache" / "nnx" / "md5.json").is_file()  # kept for the next process
+
+    def no_md5(path):
+        raise AssertionError(f"{path} hashed again")
+    monkeypatch.setattr(mnist, "_md5_memo", {})  # a new process: only the file cache
+    monkeypatch.setattr(mnist.idx, "md5", no_md5)
+    assert nnx.datasets.load_mnist(_data_dir())[3].shape == (10000,)
+    (tmp_path / "cache" / "nnx" / "md5.json").write_text("[not json")  # a broken cache only costs time
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert nnx.datasets.load_mnist(_data_dir())[3].shape == (10000,)
