@@ -108,7 +108,7 @@ def gradcheck(module, x, eps=1e-6, atol=1e-5, rtol=1e-3, *, target=None, seed=0,
                                    numeric.shape)
             raise GradcheckError(
                 f"gradcheck: {name} at index {tuple(int(i) for i in idx)}: analytic "
-                f"{analytic[idx]!r} vs numerical {numeric[idx]!r} "
+                f"{float(analytic[idx])!r} vs numerical {float(numeric[idx])!r} "  # 0.5, not np.float64(0.5)
                 f"(atol={atol}, rtol={rtol}, eps={eps})"
             )
     return True

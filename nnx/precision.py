@@ -32,8 +32,10 @@ __all__ = ["PRECISIONS", "autocast", "autocast_enabled", "bf16_path", "bf16_path
 _local = threading.local()
 _NATIVE = ("amx", "avx512_bf16")  # the native paths, preferred in this order
 _paths = {}
-_DTYPES = ("bfloat16", "bf16")  # the names autocast takes (torch: torch.bfloat16)
-# the training precisions fit, the estimators and the CLI take, each under two names
+_DTYPES = ("bfloat16", "bf16")  # the names of bf16 (torch: torch.bfloat16)
+_FP32 = ("float32", "fp32")
+#: The training precisions ``fit``, ``autocast``, the estimators and the CLI take, each under
+#: two names, mapped to the short one.
 PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16"}
 _warned = []
 
@@ -62,15 +64,19 @@ def autocast(dtype="bfloat16", enabled=True):
 
     Parameters
     ----------
-    dtype : "bfloat16" (or "bf16")
+    dtype : "bfloat16" (or "bf16"); "float32" (or "fp32")
+        The precision names ``fit``, the estimators and the CLI take: ``"float32"`` is float32
+        throughout, as ``enabled=False``.
     enabled : bool
         ``False`` makes the context a no-op, and switches autocast off inside an enclosing one
         (as ``torch.autocast(..., enabled=False)``).
     """
-    if not isinstance(dtype, str) or dtype not in _DTYPES:
-        raise ValueError(f"autocast: dtype: expected 'bfloat16', got {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in PRECISIONS:
+        raise ValueError(f"autocast: dtype: expected one of {', '.join(_DTYPES)} (or {', '.join(_FP32)} for float32 "
+                         f"throughout), got {dtype!r}")
     if not isinstance(enabled, bool):
         raise TypeError(f"autocast: enabled: expected a bool, got {enabled!r}")
+    enabled = enabled and PRECISIONS[dtype] == "bf16"
     if enabled:
         _announce()
     saved = getattr(_local, "depth", 0)

@@ -118,7 +118,14 @@ class _NNXBase(BaseEstimator):
         shape = X.shape[1:]
         seed = int(rng.randint(2**31 - 1))
         if self.module is not None:
-            model = self.module(shape, n_out, rng=seed)
+            try:
+                model = self.module(shape, n_out, rng=seed)
+            except ValueError as exc:
+                side = round(shape[0] ** 0.5) if len(shape) == 1 else 0
+                if self.input_shape is None and side * side == shape[0]:  # flat images, as sklearn's digits
+                    raise ValueError(f"{type(self).__name__}: {exc}; X has {shape[0]} features per sample: pass "
+                                     f"input_shape=(1, {side}, {side}) to give the module images") from None
+                raise
             if not isinstance(model, Module):
                 raise TypeError(f"{type(self).__name__}: module: expected a callable returning an nnx Module, "
                                 f"got {type(model).__name__}")
@@ -196,6 +203,21 @@ class NNXClassifier(ClassifierMixin, _NNXBase):
     ``activation``) or any nnx model (``module=``). Parameters as ``sklearn.neural_network.
     MLPClassifier``; ``solver`` also takes nnx's ``adamw``, ``rmsprop`` and ``adagrad``.
 
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, solver, learning_rate_init, momentum : as MLPClassifier's
+    batch_size, max_iter, early_stopping, validation_fraction, random_state, warm_start : as MLPClassifier's
+    n_threads : int, optional
+        Threads of nnx's kernels while fitting and predicting (default: nnx's count).
+    module : callable, optional
+        ``module(input_shape, n_classes, rng=seed)`` returning the nnx model to train instead of
+        the MLP, e.g. ``nnx.models.lenet5``.
+    input_shape : tuple, optional
+        One sample as the module takes it: flat X (sklearn's (N, features)) is reshaped to it,
+        e.g. ``input_shape=(1, 8, 8)`` for ``load_digits`` with ``module=nnx.models.lenet5``.
+    precision : "fp32" (default, or "float32") or "bf16" (or "bfloat16")
+        ``"bf16"`` trains and predicts under ``nnx.autocast("bfloat16")``.
+
     Attributes
     ----------
     classes_, n_features_in_, loss_curve_, n_iter_, model_ (the trained nnx model)
@@ -244,13 +266,15 @@ class NNXClassifier(ClassifierMixin, _NNXBase):
         return kernels.current().softmax(self._forward(X))
 
     def predict(self, X):
+        """The predicted class of each sample (one of ``classes_``)."""
         scores = self._forward(X)  # first: NotFittedError before anything else
         return self.classes_[scores.argmax(axis=1)]
 
 
 class NNXRegressor(RegressorMixin, _NNXBase):
     """A regressor trained by nnx: mean squared error over an MLP or any nnx model (``module=``);
-    one or several targets. Parameters as ``sklearn.neural_network.MLPRegressor``.
+    one or several targets. Parameters as ``sklearn.neural_network.MLPRegressor``, plus
+    ``n_threads``, ``module``, ``input_shape`` and ``precision`` as ``NNXClassifier``'s.
 
     Attributes
     ----------
@@ -286,6 +310,7 @@ class NNXRegressor(RegressorMixin, _NNXBase):
         return self._train(self._shaped(X), self._targets(X, y), 1, first, False)
 
     def predict(self, X):
+        """The predicted targets, shape (n_samples,) or (n_samples, n_targets) as y was."""
         out = self._forward(X)
         return out[:, 0] if self._y_1d else out
 
@@ -294,3 +319,6 @@ class NNXRegressor(RegressorMixin, _NNXBase):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+__all__ = ["NNXClassifier", "NNXRegressor"]

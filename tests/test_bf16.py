@@ -218,10 +218,24 @@ def test_autocast_is_a_per_thread_nestable_context():
     assert not nnx.precision.autocast_enabled()
 
 
-@pytest.mark.parametrize("bad", ["float16", "fp32", None, np.float32])
+@pytest.mark.parametrize("bad", ["float16", "half", None, np.float32])
 def test_autocast_refuses_other_dtypes(bad):
-    with pytest.raises(ValueError, match="autocast: dtype: expected 'bfloat16'"), nnx.autocast(bad):
+    with pytest.raises(ValueError, match="autocast: dtype: expected one of bfloat16, bf16"), nnx.autocast(bad):
         pass
+
+
+@pytest.mark.parametrize("name, on", [("bf16", True), ("bfloat16", True), ("fp32", False), ("float32", False)])
+def test_every_precision_name_is_taken_everywhere(name, on):
+    # fit, autocast, the estimators and the CLI take the same four names
+    with nnx.autocast(name):
+        assert nnx.precision.autocast_enabled() == on
+    with nnx.autocast("bf16"), nnx.autocast(name):  # float32 inside an enclosing autocast, as enabled=False
+        assert nnx.precision.autocast_enabled() == on
+    assert nnx.precision.check_precision(name, "fit") == ("bf16" if on else "fp32")
+    from nnx.sklearn import NNXClassifier
+    X, y, _, _ = nnx.datasets.load_digits()
+    clf = NNXClassifier(hidden_layer_sizes=(8,), max_iter=1, precision=name, random_state=0)
+    clf.fit(X[:64].reshape(64, -1), y[:64])
 
 
 def test_autocast_warns_once_that_it_runs_emulated(monkeypatch):

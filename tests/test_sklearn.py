@@ -70,6 +70,14 @@ def test_module_builds_any_nnx_model_and_input_shape_reshapes(digits):
     assert clf.score(Xt, yt) > 0.85
 
 
+def test_flat_images_for_a_cnn_module_suggest_input_shape(digits):
+    X, y, _, _ = digits
+    with pytest.raises(ValueError, match=r"pass input_shape=\(1, 8, 8\) to give the module images"):
+        NNXClassifier(module=nnx.models.lenet5, max_iter=1).fit(X, y)
+    doc = NNXClassifier.__doc__
+    assert all(f"{name} :" in doc for name in ("module", "input_shape", "precision", "n_threads"))
+
+
 def test_regressor_fits_a_smooth_function():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (400, 2))
