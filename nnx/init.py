@@ -20,7 +20,7 @@ def skipped():
 
 
 def fan_in_and_out(shape):
-    """``(fan_in, fan_out)`` of a weight shaped (out, in, *kernel) as torch computes them."""
+    """``(fan_in, fan_out)`` of a weight shaped ``(out, in, *kernel)`` as torch computes them."""
     if len(shape) < 2:
         raise ValueError(f"fan_in_and_out: expected a weight with at least 2 dims, got {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
@@ -54,3 +54,6 @@ def bias_uniform(rng, fan_in, n, dtype):
     """torch's default bias initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return uniform(rng, (n,), bound, dtype)
+
+
+__all__ = ["bias_uniform", "fan_in_and_out", "kaiming_uniform", "skipped", "uniform"]

@@ -27,7 +27,13 @@ class Loss(Module):
         self.reduction = reduction
         self._grad = None
 
+    def forward(self, outputs, targets):
+        """The loss of ``outputs`` against ``targets`` (a float, reduced as ``reduction`` says);
+        keeps d loss / d outputs for ``backward``."""
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
     def backward(self, grad_out=1.0):
+        """d loss / d outputs of the last ``forward``, times ``grad_out``."""
         grad = self._need_cache(self._grad)
         scale = check_real(grad_out, "grad_out", f"{type(self).__name__}.backward")
         return grad * grad.dtype.type(scale) if scale != 1.0 else grad.copy()

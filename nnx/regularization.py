@@ -48,3 +48,6 @@ def elastic_net(params, lam, beta):
     lam = check_real(lam, "lam", "elastic_net", low=0)
     beta = check_real(beta, "beta", "elastic_net", low=0, high=1)
     return _penalty(params, lam * beta, lam * (1 - beta), "elastic_net")
+
+
+__all__ = ["elastic_net", "l1", "l2"]

@@ -6,6 +6,7 @@ from .rmsprop import RMSprop
 from .schedules import CosineAnnealingLR, InverseSqrtLR, LinearLR, LinearWarmup, LRSchedule, StepLR
 from .sgd import SGD
 
+#: The optimizers by the names ``make`` (and the CLI's ``--optimizer``) take.
 BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 

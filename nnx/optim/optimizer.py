@@ -66,6 +66,9 @@ class Optimizer:
                 p.zero_grad()
 
     def step(self):
+        """Update every parameter from its ``.grad`` (after ``backward``), as the subclass's
+        rule says; a parameter whose gradient is all zeros is still updated (weight decay,
+        momentum), as torch does."""
         raise NotImplementedError
 
     def _advance(self, p, *arrays, fill=0.0):

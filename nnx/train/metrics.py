@@ -96,3 +96,6 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None):
     lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {acc:9.4f} {total:9d}")
     lines.append(f"{'macro avg':>{width}} {p.mean():9.4f} {r.mean():9.4f} {f.mean():9.4f} {total:9d}")
     return "\n".join(lines)
+
+
+__all__ = ["accuracy", "classification_report", "confusion_matrix", "precision_recall_f1", "top_k_accuracy"]

@@ -194,3 +194,6 @@ def plot_report(folder, history=None, model=None, x=None, y=None, class_names=No
         if weights is not None:
             paths.append(plot_filters(weights, os.path.join(folder, "filters.png")))
     return paths
+
+
+__all__ = ["plot_confusion_matrix", "plot_filters", "plot_history", "plot_misclassified", "plot_report"]
