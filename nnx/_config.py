@@ -18,7 +18,7 @@ import os
 import time
 import warnings
 
-from ._validation import check_positive_int
+from ._validation import caller_stacklevel, check_positive_int
 
 _state = {"n_threads": None, "explicit": False}
 _ADAPT_SECONDS = 0.5  # how often the default looks at the load; short enough to follow a change
@@ -145,6 +145,6 @@ def _adapted():
             load["warned"] = True
             warnings.warn(f"nnx: other processes keep ~{others:.1f} of the {len(cpus)} usable CPUs busy; the "
                           f"{_state['n_threads']} threads set with set_num_threads take turns with them and run "
-                          "slower (the default adapts)", RuntimeWarning, stacklevel=3)
+                          "slower (the default adapts)", RuntimeWarning, stacklevel=caller_stacklevel())
     load.update(t=now, busy=busy, own=own, n=n)
     return n
