@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 from . import layers as L  # noqa: N812  (L.Linear, L.Conv2d, ...: the layers ONNX ops map to)
 from .graph import Add, Graph
 from .io.atomic import atomic_write
+from .io.reading import read_regular
 from .module import Module, Sequential
 
 #: The ONNX opset ``export`` writes (and the newest ``load`` reads).
@@ -214,14 +215,20 @@ def load(path):
         Listing every node whose op nnx does not have, or naming what makes the file unsafe or
         inconsistent (over 2 GiB, external data, sizes that lie).
     """
+    data = read_regular(path, "nnx.onnx.load", "model file", MAX_FILE)
     path = os.fspath(path)
-    if os.path.getsize(path) > MAX_FILE:
-        raise ValueError(f"nnx.onnx.load: {path}: larger than 2 GiB")
     try:
-        proto = onnx.load_model(path, load_external_data=False)
+        proto = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ValueError(f"nnx.onnx.load: {path}: not an ONNX model ({exc})") from None
-    g = proto.graph
+    try:
+        return _build(proto.graph, path)
+    except (IndexError, KeyError, TypeError, AttributeError) as exc:  # a node naming what is not there, ...
+        raise ValueError(f"nnx.onnx.load: {path}: malformed graph ({type(exc).__name__}: {exc})") from None
+
+
+def _build(g, path):
+    """The nnx model of graph ``g`` (``load``'s work once the file is parsed)."""
     consts = _constants(g, path)
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:

@@ -1,11 +1,15 @@
-"""Fuzz targets: nnx.load / load_header, the PNG reader and the IDX reader, fed mutated copies of
-valid files. Each may return or raise ValueError/TypeError/OSError -- nothing else, no crash.
+"""Fuzz targets: every reader of a file (nnx.load / load_header, PNG, IDX, pictures through
+Pillow, safetensors, ONNX), fed mutated copies of valid files and structural attacks (nesting
+bombs, declared sizes that lie). Each may return or raise ValueError/TypeError/OSError --
+nothing else (no RecursionError, MemoryError, library exception), no crash.
 
 `make test` runs a short fixed budget (NNX_FUZZ_EXAMPLES, default 150 per target); `make fuzz`
 runs many more. Inputs that once broke a reader are kept below as @example regressions.
 """
 import gzip
+import importlib.util
 import io
+import json
 import os
 import tempfile
 import zipfile
@@ -16,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import nnx
+from nnx.io.images import image_to_input
 from nnx.io.png import read_png, write_png
 
 BUDGET = settings(max_examples=int(os.environ.get("NNX_FUZZ_EXAMPLES", "150")), deadline=None, derandomize=
@@ -38,6 +43,32 @@ SEEDS = {"checkpoint": _written("m.npz", lambda p: nnx.save({"model": _MODEL, "e
          "png": _written("x.png", lambda p: write_png(p, np.linspace(0, 1, 64).reshape(8, 8))),
          "idx": (2051).to_bytes(4, "big") + (2).to_bytes(4, "big") * 3 + bytes(range(8))}
 SEEDS["idx.gz"] = gzip.compress(SEEDS["idx"])
+HAVE = {name: importlib.util.find_spec(name) is not None for name in ("safetensors", "onnx", "PIL")}
+if HAVE["safetensors"]:
+    SEEDS["safetensors"] = _written("m.safetensors", lambda p: nnx.io.save_safetensors(_MODEL, p))
+if HAVE["onnx"]:
+    SEEDS["onnx"] = _written("m.onnx", lambda p: nnx.onnx.export(_MODEL.eval(), p, (1, 4, 4)))
+if HAVE["PIL"]:
+    from PIL import Image
+    _jpeg = io.BytesIO()
+    _digit = np.kron(nnx.datasets.load_digits()[0][0, 0], np.ones((4, 4)))  # a real digit, 32x32
+    Image.fromarray((255 * (1 - _digit)).astype(np.uint8)).save(_jpeg, "JPEG")
+    SEEDS["jpeg"] = _jpeg.getvalue()
+
+
+def _safetensors(header, payload=b""):
+    """A safetensors file whose JSON header is ``header`` (bytes), declared at its true length."""
+    return len(header).to_bytes(8, "little") + header + payload
+
+
+NESTED = "[" * 100_000 + "]" * 100_000  # decoding it recursively overflows the stack: RecursionError once
+# Any JSON value: a header of the wrong types and shapes everywhere (numbers for names, lists for
+# shapes, huge integers for offsets and sizes).
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+                    | st.text(max_size=12) | st.sampled_from(["F32", "I64", "U8", "dtype", "shape", "data_offsets"]),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                        st.sampled_from(["w", "b", "dtype", "shape", "data_offsets", "__metadata__", "x"]), inner,
+                        max_size=4), max_leaves=20)
 
 
 @st.composite
@@ -101,12 +132,74 @@ def test_fuzz_idx(tmp_path_factory, data, ndim):
     _run(tmp_path_factory.mktemp("fuzz"), "x.idx", data, lambda p: nnx.io.read_idx(p, ndim))
 
 
+def _skip_without(lib):
+    if not HAVE[lib]:
+        pytest.skip(f"needs {lib} (NNX_TEST_EXTRAS=1)")
+
+
+@BUDGET
+@given(data=st.one_of(mutated("safetensors") if HAVE["safetensors"] else st.just(b""),
+                      st.integers(1, 200_000).map(lambda d: _safetensors(("[" * d + "]" * d).encode())),
+                      st.integers(0, 2**64 - 1).map(lambda n: n.to_bytes(8, "little") + b"{}"),
+                      st.tuples(JSON, st.binary(max_size=64)).map(
+                          lambda hp: _safetensors(json.dumps(hp[0]).encode(), hp[1]))))
+@example(data=_safetensors(NESTED.encode()))                                   # RecursionError once
+@example(data=_safetensors(json.dumps({"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 4]}}).encode(),
+                           b"\0" * 4))                                          # a shape that lies
+def test_fuzz_safetensors(tmp_path_factory, data):
+    _skip_without("safetensors")
+    _run(tmp_path_factory.mktemp("fuzz"), "m.safetensors", data, nnx.io.load_safetensors)
+
+
+@BUDGET
+@given(data=mutated("onnx") if HAVE["onnx"] else st.just(b""))
+def test_fuzz_onnx(tmp_path_factory, data):
+    _skip_without("onnx")
+    _run(tmp_path_factory.mktemp("fuzz"), "m.onnx", data, nnx.onnx.load)
+
+
+@BUDGET
+@given(data=mutated("jpeg") if HAVE["PIL"] else st.just(b""))
+def test_fuzz_picture(tmp_path_factory, data):
+    _skip_without("PIL")
+    _run(tmp_path_factory.mktemp("fuzz"), "x.jpg", data, lambda p: image_to_input(p, (1, 28, 28)))
+
+
+@BUDGET
+@given(tree=JSON, metadata=JSON, arrays=JSON)
+def test_fuzz_checkpoint_header_types(tmp_path_factory, tree, metadata, arrays):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("nnx.json", json.dumps({"format": "nnx", "format_version": 1, "arrays": arrays, "tree": tree,
+                                            "metadata": metadata}))
+        npy = io.BytesIO()
+        np.lib.format.write_array(npy, np.zeros(2))
+        zf.writestr("a0.npy", npy.getvalue())
+    _run(tmp_path_factory.mktemp("fuzz"), "m.npz", buf.getvalue(), nnx.io.load_with_header)
+
+
+@BUDGET
+@given(depth=st.integers(1, 200_000))
+def test_fuzz_checkpoint_header_nesting(tmp_path_factory, depth):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("nnx.json", '{"format": "nnx", "format_version": 1, "arrays": {}, "tree": '
+                    + "[" * depth + "]" * depth + "}")
+    _run(tmp_path_factory.mktemp("fuzz"), "m.npz", buf.getvalue(), nnx.load)
+
+
 def test_the_seeds_are_valid(tmp_path):
     for name, reader in (("checkpoint", nnx.load), ("png", read_png),
                          ("idx", lambda p: nnx.io.read_idx(p, 3)), ("idx.gz", lambda p: nnx.io.read_idx(p, 3))):
         path = tmp_path / name
         path.write_bytes(SEEDS[name])
         assert reader(path) is not None
+    for name, reader in (("safetensors", nnx.io.load_safetensors), ("onnx", lambda p: nnx.onnx.load(p)),
+                         ("jpeg", lambda p: image_to_input(p, (1, 28, 28)))):
+        if name in SEEDS:
+            path = tmp_path / name
+            path.write_bytes(SEEDS[name])
+            assert reader(path) is not None
     with zipfile.ZipFile(io.BytesIO(SEEDS["checkpoint"])) as zf:
         assert "nnx.json" in zf.namelist()
 

@@ -112,12 +112,10 @@ def _md5_cache_path():
 
 
 def _read_md5_cache():
+    from ..io.reading import read_regular
     try:
-        path = _md5_cache_path()
-        if path.stat().st_size > _MD5_CACHE_MAX:
-            return {}
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
+        table = json.loads(read_regular(_md5_cache_path(), "load_mnist", "cache file", _MD5_CACHE_MAX))
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(table, dict):
         return {}

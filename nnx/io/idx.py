@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .reading import open_regular
 
 _MAGIC = {1: 2049, 3: 2051}  # IDX magic by number of dimensions (unsigned-byte data)
 _FLOAT32 = 0x0D00  # the same with float32 data (type code 0x0D, big-endian values)
@@ -31,12 +32,18 @@ def read_idx(path, ndim):
     """
     if ndim not in _MAGIC:
         raise ValueError(f"read_idx: ndim: expected one of {sorted(_MAGIC)}, got {ndim!r}")
+    raw, _ = open_regular(path, "read_idx", "IDX file")
     path = Path(path)
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
+    with raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        return _read_idx(raw, gzipped, path, ndim)
+
+
+def _read_idx(raw, gzipped, path, ndim):
     head = 4 + 4 * ndim
     try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        with (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw) as f:
             header = f.read(head)
             if len(header) < head:
                 raise ValueError(f"read_idx: {path}: truncated header ({len(header)} bytes)")
@@ -63,8 +70,10 @@ def read_idx(path, ndim):
 
 
 def md5(path):
+    """The MD5 hex digest of the regular file ``path``."""
     h = hashlib.md5()
-    with open(path, "rb") as f:
+    f, _ = open_regular(path, "md5", "data file")
+    with f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

@@ -11,6 +11,7 @@ thickened at a 4x finer grid so a thin pen reads like the pens the model learned
 import numpy as np
 
 from .png import MAX_PIXELS, SIGNATURE, read_png
+from .reading import open_regular
 
 _STROKE = 2.5 / 28  # MNIST's typical pen width, as a fraction of the frame
 _SUPER = 4          # supersampling of the stroke-width correction
@@ -19,7 +20,8 @@ _SUPER = 4          # supersampling of the stroke-width correction
 def read_image(path):
     """A picture as greyscale floats in [0, 1], shape (H, W) (alpha composited over white paper).
     PNG is read by nnx itself; JPEG, BMP, GIF, TIFF, ... need Pillow."""
-    with open(path, "rb") as f:
+    f, _ = open_regular(path, "read_image", "picture")
+    with f:
         head = f.read(8)
     if head == SIGNATURE:
         img = read_png(path)
@@ -39,8 +41,9 @@ def _read_with_pillow(path):
     except ImportError:
         raise ValueError(f"{path}: not a PNG file; reading JPEG and other formats needs Pillow "
                          "(pip install pillow)") from None
+    f, _ = open_regular(path, "read_image", "picture")
     try:
-        with Image.open(path) as im:
+        with f, Image.open(f) as im:
             if im.width * im.height > MAX_PIXELS:  # checked before anything is decoded
                 raise ValueError(f"{path}: image of {im.width}x{im.height} pixels is too large "
                                  f"(at most {MAX_PIXELS})")

@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 
 from .atomic import atomic_write
+from .reading import read_regular
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -92,10 +93,7 @@ def _unfilter(raw, height, stride, bpp, path):
 
 def read_png(path):
     """Decode ``path``; return floats in [0, 1], shape (H, W) or (H, W, C)."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
-        raise ValueError(f"{path}: PNG file larger than {MAX_FILE >> 20} MB")
+    data = read_regular(path, "read_png", "PNG file", MAX_FILE)
     if not data.startswith(SIGNATURE):
         raise ValueError(f"{path}: not a PNG file")
     header, idat, palette = None, [], None

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .atomic import atomic_write
+from .reading import open_regular
 
 MAX_HEADER = 100 << 20  # the format's own limit on the JSON header
 MAX_FILE = 1 << 34      # 16 GiB
@@ -70,11 +71,9 @@ def load_safetensors(path):
     tensors are stored. The header is checked (size, JSON, every tensor's bytes inside the file)
     before anything is allocated; ``ValueError`` names what is wrong."""
     st = _library()
+    f, size = open_regular(path, "load_safetensors", "safetensors file", MAX_FILE)
     path = os.fspath(path)
-    size = os.path.getsize(path)
-    if size > MAX_FILE:
-        raise ValueError(f"load_safetensors: {path}: file larger than {MAX_FILE >> 30} GiB")
-    with open(path, "rb") as f:
+    with f:
         head = f.read(8)
         if len(head) < 8:
             raise ValueError(f"load_safetensors: {path}: not a safetensors file (too short)")
@@ -83,7 +82,7 @@ def load_safetensors(path):
             raise ValueError(f"load_safetensors: {path}: header of {n} bytes in a file of {size}")
         try:
             header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # (a nesting bomb)
             raise ValueError(f"load_safetensors: {path}: header is not JSON ({exc})") from None
         if not isinstance(header, dict):
             raise ValueError(f"load_safetensors: {path}: header is not a JSON object")
