@@ -93,7 +93,7 @@ class Graph(Module):
         self._new_name(name)
         if not isinstance(module, Module):
             raise TypeError(f"Graph.node: module: expected an nnx.Module, got {type(module).__name__}")
-        if any(m is module for m in self._modules.values()):
+        if self._holds(module):
             raise ValueError(f"Graph.node: {name!r}: this module instance is already a node "
                              "(its forward cache would be shared); build a new one")
         if not parents:

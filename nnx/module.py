@@ -50,6 +50,16 @@ class Parameter:
         self._grad = np.zeros_like(self.data)
         self._grad_is_zero = False
 
+    def __getstate__(self):
+        # Pickled (and deep-copied) as the data alone: a gradient is a training step's scratch,
+        # as large as the weights; it comes back as zeros.
+        return {"data": self.data}
+
+    def __setstate__(self, state):
+        self.data = state["data"]
+        self._grad = np.zeros_like(self.data)
+        self._grad_is_zero = False
+
     @property
     def grad(self):
         """The accumulated gradient (same shape and dtype as ``data``); zeros after ``zero_grad``."""
@@ -149,7 +159,30 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_module_ids", (id(self), set()))  # see _ids()
         object.__setattr__(self, "training", True)
+
+    #: The instance attributes a layer keeps its forward cache in (what ``backward`` needs from
+    #: the last training-mode ``forward``: inputs, masks, outputs -- the training data's rows).
+    #: ``clear_caches`` drops them, and a pickled or copied module never carries them.
+    CACHE_ATTRS = ("_cache", "_x", "_y", "_mask", "_shape", "_grad", "_n")
+
+    def clear_caches(self):
+        """Drop the forward cache of this module and every module in it (``fit`` and
+        ``predict`` do it when they return; pickling and ``nnx.save`` never store a cache). A
+        ``backward`` after it raises until the next training-mode ``forward``."""
+        for m in self.modules():
+            for name in m.CACHE_ATTRS:
+                if m.__dict__.get(name) is not None:
+                    object.__setattr__(m, name, None)
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self.CACHE_ATTRS:
+            if name in state:
+                state[name] = None
+        return state
 
     # -- registration -------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -159,20 +192,42 @@ class Module:
             )
         params, mods, bufs = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            mods.pop(name, None)
+            self._drop_module(name)
             bufs.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
             params.pop(name, None)
             bufs.pop(name, None)
+            self._drop_module(name)
             mods[name] = value
+            self._ids().add(id(value))
         elif name in bufs and isinstance(value, np.ndarray):
             bufs[name] = value
         else:  # a plain attribute, e.g. ``self.bias = None``, unregisters whatever was there
             params.pop(name, None)
-            mods.pop(name, None)
+            self._drop_module(name)
             bufs.pop(name, None)
         object.__setattr__(self, name, value)
+
+    def _drop_module(self, name):
+        old = self._modules.pop(name, None)
+        if old is not None and not any(m is old for m in self._modules.values()):  # (a module held twice)
+            self._ids().discard(id(old))
+
+    def _ids(self):
+        """The ``id()`` of every direct submodule, kept as they are registered, so that
+        ``_holds`` is O(1) and building a container of n modules (which refuses to hold one
+        instance twice) is O(n), not O(n^2). A copy or an unpickled module has new submodules:
+        the set remembers whose it is and is rebuilt then."""
+        owner, ids = self.__dict__["_module_ids"]
+        if owner != id(self):
+            ids = {id(m) for m in self._modules.values()}
+            object.__setattr__(self, "_module_ids", (id(self), ids))
+        return ids
+
+    def _holds(self, module):
+        """Whether ``module`` (this very instance) is a direct submodule."""
+        return id(module) in self._ids() and any(m is module for m in self._modules.values())
 
     def register_buffer(self, name, array):
         """Register a non-trainable array (e.g. running statistics) saved in ``state_dict``."""
@@ -592,7 +647,7 @@ class Sequential(Module):
         i = len(self._modules)
         if not isinstance(module, Module):
             raise TypeError(f"Sequential: module {i}: expected an nnx.Module, got {type(module).__name__}")
-        if any(m is module for m in self._modules.values()):
+        if self._holds(module):
             raise ValueError(f"Sequential: module {i}: this {type(module).__name__} instance is already in the "
                              "Sequential (its forward cache would be overwritten); build a new one")
         setattr(self, str(i), module)

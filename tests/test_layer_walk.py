@@ -3,7 +3,9 @@ output shape (checked against a forward pass), its FLOPs (as nnx.summary shows t
 gradients (gradcheck in float64), a checkpoint round trip, and an ONNX export re-imported (with
 the onnx extra). A layer added to nnx without a case here fails the first test: nothing is
 forgotten by memory any more."""
+import copy
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
@@ -105,6 +107,34 @@ def test_onnx_exports_and_reimports(name, tmp_path):
     back = nnx.onnx.load(tmp_path / "m.onnx")
     x = _input(shape, np.float32, seed=3)
     np.testing.assert_allclose(back.forward(x), m.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def _arrays(value):
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _arrays(v)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_caches_are_dropped_and_never_serialised(name):
+    """A forward cache holds the training batch: pickling or copying a layer never carries it, and
+    clear_caches leaves no array but the parameters and buffers (every cache is in CACHE_ATTRS)."""
+    make, shape = CASES[name]
+    m = make(np.float64).train()
+    x = _input(shape, np.float64, seed=5) + 0.123
+    y = m.forward(x)
+    rows = [x.reshape(-1, shape[-1])[0].tobytes(), np.asarray(y).reshape(-1)[:shape[-1]].tobytes()]
+    for blob in (pickle.dumps(m), pickle.dumps(copy.deepcopy(m))):
+        assert not any(r in blob for r in rows), f"{name}: a pickle carries the batch"
+    assert len(pickle.dumps(m)) < 4 * sum(a.nbytes for a in m.state_dict().values()) + 20000
+    m.clear_caches()
+    for mod in m.modules():
+        held = [k for k, v in vars(mod).items() if k not in mod._buffers and any(True for _ in _arrays(v))]
+        assert not held, f"{type(mod).__name__} keeps arrays in {held} after clear_caches"
+    with pytest.raises(RuntimeError, match="call forward in training mode"):
+        m.backward(np.ones_like(y))
 
 
 def test_reseed_gives_each_random_layer_its_own_stream():

@@ -137,6 +137,19 @@ class Optimizer:
             g.update(full)
         self.state = new_state
 
+    def __getstate__(self):
+        # The per-parameter state is keyed by id(parameter), which a copy or an unpickled
+        # optimizer does not share: it travels keyed by position and is keyed again on arrival.
+        state = self.__dict__.copy()
+        index = self._param_index()
+        state["state"] = {index[pid]: s for pid, s in self.state.items() if pid in index}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        params = [p for g in self.param_groups for p in g["params"]]
+        self.state = {id(params[i]): s for i, s in state["state"].items()}
+
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
         for i, g in enumerate(self.param_groups):
