@@ -172,6 +172,13 @@ def cmd_train(args):
                       batch_size=args.batch_size, schedule=schedule, progress=bar, seed=args.seed,
                       callbacks=callbacks, precision=args.precision, distributed=args.distributed,
                       resume=args.resume)
+    from .io.checkpoint import nonfinite
+    if (history.stop_reason or "").startswith("non-finite") or nonfinite(model) is not None:
+        kept = [p for p in (args.save, checkpoint) if p and os.path.exists(p)]
+        raise CLIError(f"training diverged ({history.stop_reason or 'the weights are not finite'}); nothing saved"
+                       + (f", {' and '.join(kept)} left as {'it was' if len(kept) == 1 else 'they were'}"
+                          if kept else "")
+                       + " (lower the learning rate: --lr)")
     with nnx.autocast("bfloat16", enabled=args.precision == "bf16"):  # the accuracy fit reported
         result = nnx.evaluate(model, (Xt, yt))
     if args.save and rank == 0:
@@ -276,7 +283,9 @@ def _image_shape(model, meta, path):
 
 
 def _is_idx(path):
-    with open(path, "rb") as f:
+    from .io.reading import open_regular
+    f, _ = open_regular(path, "predict", "picture or IDX file")
+    with f:
         head = f.read(4)
     return head[:2] == b"\x1f\x8b" or (len(head) == 4 and head[:2] == b"\0\0" and 0x08 <= head[2] <= 0x0E)
 
@@ -287,7 +296,7 @@ def cmd_predict(args):
     from .io.images import image_to_input
     from .io.inputs import prepare_inputs
     _setup_runtime(args)
-    if not os.path.isfile(args.input):
+    if not os.path.exists(args.input):
         raise CLIError(f"{args.input}: no such file")
     model, meta = _load_model(args.path)
     picture = not _is_idx(args.input)
@@ -565,6 +574,7 @@ def _run(args):
         return args.func(args)
     except KeyboardInterrupt:
         print("nnx: interrupted", file=sys.stderr)
+        _stop_other_ranks("interrupted", EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:  # one line for anything; the traceback only with --debug
         if args.debug:
@@ -572,7 +582,16 @@ def _run(args):
         expected = isinstance(exc, CLIError | ValueError | TypeError | OSError | ImportError)
         msg = str(exc) if expected and str(exc) else f"{type(exc).__name__}: {exc} (a bug? rerun with --debug)"
         print(f"nnx: error: {printable(msg)}", file=sys.stderr)
+        _stop_other_ranks(printable(msg), EXIT_FAIL)
         return EXIT_FAIL
+
+
+def _stop_other_ranks(reason, code):
+    """Under mpiexec, an error this rank reports would leave the others waiting in their next
+    collective call for ever (and this one in MPI_Finalize): end the whole job, naming the rank."""
+    dist = sys.modules.get("nnx.distributed")
+    if dist is not None:
+        dist.abort(reason, code)
 
 
 def printable(text):

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import traceback
+import zlib
 
 import numpy as np
 
@@ -31,15 +32,73 @@ _state = {"comm": None}
 
 
 def init():
-    """``(rank, world_size)`` of this process; ``(0, 1)`` without MPI."""
+    """``(rank, world_size)`` of this process; ``(0, 1)`` without MPI.
+
+    From here on, with several ranks, an exception no one catches on any rank ends the whole job
+    (``MPI_Abort``) after saying which rank failed and why: the other ranks would otherwise wait
+    for it in their next collective call for ever.
+    """
     if _state["comm"] is None:
         try:
             from mpi4py import MPI
         except ImportError:
             return 0, 1
         _state["comm"] = MPI.COMM_WORLD
+        if MPI.COMM_WORLD.Get_size() > 1:
+            _abort_on_uncaught(MPI.COMM_WORLD)
     comm = _state["comm"]
     return comm.Get_rank(), comm.Get_size()
+
+
+def _abort_on_uncaught(comm):
+    previous = sys.excepthook
+
+    def hook(kind, exc, tb):
+        previous(kind, exc, tb)
+        abort(f"{kind.__name__}: {exc}")
+
+    sys.excepthook = hook
+
+
+def abort(reason, code=1):
+    """End every rank of the job (``MPI_Abort``) after saying that this rank failed and why; a
+    no-op in a single process. The command line calls it for an error it reports on one rank."""
+    comm = _state["comm"]
+    if comm is None or comm.Get_size() == 1:
+        return
+    sys.stderr.write(f"nnx.distributed: rank {comm.Get_rank()} of {comm.Get_size()} failed ({reason}); stopping "
+                     "every rank\n")
+    sys.stderr.flush()
+    comm.Abort(code)
+
+
+@contextlib.contextmanager
+def agreed(what):
+    """Run a block on every rank, then make its failure on any rank a failure on every rank: the
+    rank that raised raises its own exception, the others a ``RuntimeError`` naming it. Used for
+    the checks before the first collective of a run, so that no rank goes on alone."""
+    comm = require_mpi(what)
+    error = None
+    try:
+        yield
+    except Exception as exc:
+        error = exc
+    errors = comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    failed = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if failed:
+        r, e = failed[0]
+        raise RuntimeError(f"{what}: rank {r} of {comm.Get_size()} failed ({e}); every rank stops")
+
+
+def describe_data(x, y):
+    """``(samples, sample shape, dtype, label dtype, fingerprint)`` of ``(x, y)``: the fingerprint
+    is a CRC of 64 rows spread over x and of all of y, cheap next to an epoch."""
+    n = len(x)
+    rows = np.ascontiguousarray(x[np.linspace(0, n - 1, min(n, 64)).astype(np.int64)]) if n else x
+    crc = zlib.crc32(np.ascontiguousarray(np.asarray(y)).tobytes(), zlib.crc32(rows.tobytes()))
+    return n, tuple(x.shape[1:]), str(x.dtype), str(np.asarray(y).dtype), crc
 
 
 def require_mpi(what="fit(distributed=True)"):
@@ -185,6 +244,17 @@ class DataParallelStep(LocalStep):
     def shared_seed(self, seed):
         return self.dp.comm.bcast(seed, root=0)  # one permutation on every rank
 
+    def agree_on_data(self, train_data):
+        """Every rank must hold the same ``(X, y)`` (each trains on its share of every global batch):
+        refused on every rank, naming the ones that differ, before the first step."""
+        mine = describe_data(*train_data)
+        every = self.dp.comm.allgather(mine)
+        if any(d != every[0] for d in every):
+            what = "; ".join(f"rank {r}: {d[0]} samples of shape {d[1]} {d[2]}, labels {d[3]}, fingerprint {d[4]:08x}"
+                             for r, d in enumerate(every))
+            raise ValueError(f"fit(distributed=True): train_data differs between the ranks ({what}); every rank "
+                             "must hold the same (X, y): each trains on its share of every global batch")
+
     def guard(self):
         return self.dp.stop_all_on_failure()
 
@@ -210,4 +280,4 @@ class DataParallelStep(LocalStep):
         return total / count, int(count), int(correct)
 
 
-__all__ = ["DataParallelStep", "init", "ranks_in_environment", "require_mpi"]
+__all__ = ["DataParallelStep", "abort", "agreed", "describe_data", "init", "ranks_in_environment", "require_mpi"]

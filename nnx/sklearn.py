@@ -37,6 +37,9 @@ from .train.loop import fit as _fit
 from .train.loop import predict as _predict
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": None}
+#: The most classes a classifier takes: the output layer is (last hidden width x classes), so a
+#: column of ids passed as labels would otherwise allocate gigabytes before failing.
+MAX_CLASSES = 1 << 16
 _SOLVERS = ("adam", "sgd", "adamw", "rmsprop", "adagrad")
 
 
@@ -152,6 +155,11 @@ class _NNXBase(BaseEstimator):
         return check_precision(self.precision, type(self).__name__) == "bf16"
 
     def _train(self, X, targets, epochs, first, validation):
+        if validation and self.early_stopping:  # as scikit-learn: refused, not trained on 0 samples
+            n_val = max(1, int(round(self.validation_fraction * len(X))))
+            if n_val >= len(X):
+                raise ValueError(f"{type(self).__name__}: with n_samples={len(X)} and validation_fraction="
+                                 f"{self.validation_fraction}, early_stopping leaves no sample to train on")
         rng = check_random_state(self.random_state) if first else self._rng
         if first and self._bf16():  # bf16 autocasts float32 models: float64 data trains one too
             X = X.astype(np.float32, copy=False)
@@ -196,6 +204,13 @@ class _NNXBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _check_classes(classes, name, where):
+    if len(classes) > MAX_CLASSES:
+        raise ValueError(f"{name}: {where} holds {len(classes):,} distinct labels; at most {MAX_CLASSES:,} classes "
+                         "are taken (a column of ids, or a regression target?)")
+    return classes
 
 
 class NNXClassifier(ClassifierMixin, _NNXBase):
@@ -244,7 +259,7 @@ class NNXClassifier(ClassifierMixin, _NNXBase):
         check_classification_targets(y)
         first = not (self.warm_start and hasattr(self, "model_"))
         if first:
-            self.classes_ = np.unique(y)
+            self.classes_ = _check_classes(np.unique(y), type(self).__name__, "y")
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__}: needs samples of at least 2 classes; got 1 class")
         return self._train(self._shaped(X), self._encode(y), self.max_iter, first, True)
@@ -258,7 +273,7 @@ class NNXClassifier(ClassifierMixin, _NNXBase):
         if first:
             if classes is None:
                 raise ValueError(f"{type(self).__name__}: the first partial_fit needs classes=")
-            self.classes_ = np.unique(classes)
+            self.classes_ = _check_classes(np.unique(classes), type(self).__name__, "classes")
         return self._train(self._shaped(X), self._encode(y), 1, first, False)
 
     def predict_proba(self, X):
@@ -321,4 +336,4 @@ class NNXRegressor(RegressorMixin, _NNXBase):
         return tags
 
 
-__all__ = ["NNXClassifier", "NNXRegressor"]
+__all__ = ["MAX_CLASSES", "NNXClassifier", "NNXRegressor"]

@@ -289,3 +289,61 @@ def test_fit_resume_across_ranks_is_bit_identical(tmp_path):
     run(2, 3, 1, tmp_path / "cut1.npz", tmp_path / "cut1_out.npz")
     proc = run(1, 3, 0, tmp_path / "cut1.npz", tmp_path / "one_out.npz", tmp_path / "cut1.npz")
     assert "the global batch differs" in proc.stderr
+
+
+# -- a job never hangs: every failure, on any rank, at any point, ends every rank -----------------
+MISMATCH = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nnx
+    case = sys.argv[1]
+    rank, world = nnx.distributed.init()
+    if case == "raise-before-fit" and rank == 1:
+        raise RuntimeError("boom on purpose, before fit")
+    X, y, _, _ = nnx.datasets.load_digits()
+    sizes = {"300-200": (300, 200), "300-0": (300, 0), "300-290": (300, 290), "same-n": (300, 300),
+             "raise-before-fit": (300, 300)}[case]
+    X, y = X[:sizes[rank]].copy(), y[:sizes[rank]]
+    if case == "same-n" and rank == 1:
+        X[::7] = 1 - X[::7]  # the same count, shape and dtype; other pixels
+    model = nnx.models.mlp((1, 8, 8), 10, hidden=(16,), rng=0)
+    nnx.fit(model, nnx.SoftmaxCrossEntropy(), nnx.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2,
+            batch_size=32, seed=0, progress=False, distributed=True)
+    print("trained", flush=True)
+""")
+
+
+def _job(cmd, timeout=60):
+    import time
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV)
+    return proc, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("case, said", [
+    ("300-200", "train_data differs between the ranks"),
+    ("300-0", "rank 1 of 2 failed (ValueError: fit: train_data: got 0 samples)"),
+    ("300-290", "train_data differs between the ranks"),
+    ("same-n", "train_data differs between the ranks"),
+    ("raise-before-fit", "rank 1 of 2 failed (RuntimeError: boom on purpose, before fit)"),
+])
+def test_a_rank_that_fails_ends_the_job_naming_itself(tmp_path, case, said):
+    (tmp_path / "mismatch.py").write_text(MISMATCH)
+    proc, took = _job([MPIEXEC, "-n", "2", sys.executable, str(tmp_path / "mismatch.py"), case])
+    assert proc.returncode != 0 and took < 30, (took, proc.stderr[-2000:])
+    assert said in proc.stderr, proc.stderr[-3000:]
+    assert "trained" not in proc.stdout
+
+
+def test_the_cli_ends_the_job_when_one_rank_cannot_start(tmp_path, mnist_root):
+    train = [sys.executable, "-m", "nnx", "train", "--distributed", "--epochs", "1", "--no-progress"]
+    # rank 0 finds no data; rank 1 would wait for it in the first broadcast for ever
+    proc, took = _job([MPIEXEC, "-n", "1", *train, "--data", "mnist", "--root", str(tmp_path / "empty"), ":",
+                       "-n", "1", *train, "--data", "mnist", "--root", str(mnist_root)])
+    assert proc.returncode != 0 and took < 30, (took, proc.stderr[-2000:])
+    assert "rank 0 of 2 failed" in proc.stderr and "are not in any of" in proc.stderr
+    # the ranks were given different subsets: refused before training, naming both
+    proc, took = _job([MPIEXEC, "-n", "1", *train, "--train-subset", "1000", ":", "-n", "1", *train,
+                       "--train-subset", "500"])
+    assert proc.returncode != 0 and took < 30, (took, proc.stderr[-2000:])
+    assert "train_data differs between the ranks (rank 0: 1000 samples" in proc.stderr

@@ -260,6 +260,17 @@ def test_killed_during_save_old_checkpoint_still_loads(tmp_path):
         proc.wait(timeout=30)
     back = nnx.load(path)
     np.testing.assert_array_equal(back["w"], np.full(1000, 7.0))
+    assert len(os.listdir(tmp_path)) == 2  # the killed writer's temporary file, until the next save
+    nnx.save({"w": np.full(10, 8.0)}, path)
+    assert os.listdir(tmp_path) == ["ck.npz"]  # its writer is gone: removed
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    path = tmp_path / "m.npz"
+    live = tmp_path / f".m.npz.tmp-{os.getppid()}-abcd"  # a process that runs (our parent)
+    live.write_bytes(b"partial")
+    nnx.save({"w": np.ones(3)}, path)
+    assert live.exists()
 
 
 # -- refusing bad files ---------------------------------------------------------------------------

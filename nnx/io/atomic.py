@@ -12,8 +12,9 @@ def atomic_write(path, mode="wb", **open_kw):
     the temporary file is removed and ``path`` is untouched.
 
     The new file gets the permissions of the file it replaces, or the usual ``0666 & ~umask``
-    for a new one (a bare ``mkstemp`` file would be 0600). A killed process can leave a
-    ``.<name>.tmp-*`` file behind; it never replaces anything and may be deleted.
+    for a new one (a bare ``mkstemp`` file would be 0600). A killed process (``kill -9``) leaves
+    its ``.<name>.tmp-<pid>-*`` file behind: it never replaces anything, and the next write of
+    the same ``path`` removes it once that process is gone.
     """
     path = check_writable(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -23,8 +24,9 @@ def atomic_write(path, mode="wb", **open_kw):
         umask = os.umask(0)
         os.umask(umask)
         perms = 0o666 & ~umask
+    _remove_stale(folder, os.path.basename(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-{os.getpid()}-", dir=folder)
     except OSError as exc:  # named by the user's path, not the temporary file's
         raise type(exc)(f"cannot write {path}: {exc.strerror}") from None
     try:
@@ -44,6 +46,32 @@ def atomic_write(path, mode="wb", **open_kw):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _remove_stale(folder, name):
+    """Delete the temporary files earlier writes of ``name`` left when their process was killed:
+    those whose writer (the pid in the name) no longer runs. A live writer's file is left alone."""
+    prefix = f".{name}.tmp-"
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (PermissionError: it runs, as another user)
+        return True
+    return True
 
 
 def check_writable(path, what="path"):

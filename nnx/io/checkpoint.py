@@ -35,6 +35,7 @@ from .._version import __version__
 from ..module import Module, Sequential, architecture, architecture_size, from_architecture
 from ..optim.optimizer import Optimizer
 from .atomic import atomic_write
+from .reading import open_regular
 
 FORMAT = "nnx"
 FORMAT_VERSION = 1
@@ -146,6 +147,11 @@ def save(obj, path, metadata=None):
         ``load_header``.
     """
     path = os.fspath(path)
+    bad = nonfinite(obj)
+    if bad is not None:  # never a diverged model, and never over a good file
+        kept = f"; {path} is left as it was" if os.path.exists(path) else ""
+        raise ValueError(f"nnx.save: {path}: the model holds {bad[0]:,} NaN or inf values (the first in "
+                         f"{bad[1]!r}): not saved{kept} (training diverged? lower the learning rate)")
     enc = _Encoder()
     tree = enc.encode(obj)
     if isinstance(obj, Module):
@@ -171,24 +177,58 @@ def save(obj, path, metadata=None):
     return path
 
 
+def nonfinite(obj):
+    """``(count, first name)`` of the NaN/inf values in the parameters and buffers of the models
+    in ``obj`` (a module, a state dict, or a dict holding them), or None when all are finite."""
+    states = []
+    if isinstance(obj, Module):
+        states.append(("", obj.state_arrays()))
+    elif isinstance(obj, dict):
+        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+            states.append(("", obj))
+        else:
+            states += [(f"{k}.", v.state_arrays()) for k, v in obj.items() if isinstance(v, Module)]
+    count, first = 0, None
+    for prefix, state in states:
+        for name, a in state.items():
+            a = np.asarray(a)
+            if a.dtype.kind in "fc":
+                n = a.size - int(np.count_nonzero(np.isfinite(a)))
+                if n and first is None:
+                    first = prefix + name
+                count += n
+    return None if first is None else (count, first)
+
+
 # -- load ----------------------------------------------------------------------------------------
+class _FileZip(zipfile.ZipFile):
+    """A ZipFile over a file object it owns: closing it closes the file."""
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            owned = getattr(self, "owned", None)  # (unset when the constructor failed)
+            if owned is not None:
+                owned.close()
+
+
 def _open(path):
-    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
-        raise TypeError(f"nnx.load: path: expected a str or os.PathLike, got {type(path).__name__}")
+    f, size = open_regular(path, "nnx.load", "checkpoint file")
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"nnx.load: no such file: {path!r}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"nnx.load: {path!r} is a directory, not a checkpoint file")
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise ValueError(f"nnx.load: {path!r} is not an nnx checkpoint (not a zip/.npz file)")
     try:
-        zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise ValueError(f"nnx.load: {path!r} is truncated or corrupt ({exc})") from None
+        magic = f.read(4)
+        if magic != b"PK\x03\x04":
+            raise ValueError(f"nnx.load: {path!r} is not an nnx checkpoint (not a zip/.npz file)")
+        f.seek(0)
+        try:
+            zf = _FileZip(f, "r")
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise ValueError(f"nnx.load: {path!r} is truncated or corrupt ({exc})") from None
+    except BaseException:
+        f.close()
+        raise
+    zf.owned = f
     names = [info.filename for info in zf.infolist()]
     # stored or deflate only, and none of the encrypted (0x1), patched (0x20) or strongly
     # encrypted (0x40) forms zipfile cannot read anyway

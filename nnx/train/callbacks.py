@@ -14,10 +14,11 @@ import io
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
-from .._validation import check_real
+from .._validation import caller_stacklevel, check_real
 from ..io.atomic import atomic_write, check_writable
 
 
@@ -212,6 +213,13 @@ class ModelCheckpoint(Callback):
         if self.save_optimizer:
             obj = {"model": trainer.model, "optimizer": trainer.optimizer, "epoch": epoch, "logs": logs,
                    "resume": trainer.resume_state()}
+        from ..io.checkpoint import nonfinite
+        bad = nonfinite(trainer.model)
+        if bad is not None:  # a diverged model never replaces the last good file
+            warnings.warn(f"ModelCheckpoint: not saving {path}: the model holds {bad[0]:,} NaN or inf values (the "
+                          f"first in {bad[1]!r}); the last file written stays", RuntimeWarning,
+                          stacklevel=caller_stacklevel())
+            return
         meta = dict(self.metadata or {})
         if "input_shape" not in meta and getattr(trainer, "input_shape", None):
             meta["input_shape"] = [int(s) for s in trainer.input_shape]
@@ -281,9 +289,9 @@ class CSVLogger(Callback):
             return
         _check_output(self.path, "CSVLogger")
         self._text, self._keys = "", None
-        if self.append and os.path.isfile(self.path):
-            with open(self.path, newline="") as f:
-                self._text = f.read()
+        if self.append and os.path.exists(self.path):
+            from ..io.reading import read_regular
+            self._text = read_regular(self.path, "CSVLogger", "CSV file").decode("utf-8")
         if self._text and not self._text.endswith("\n"):
             self._text += "\n"
 

@@ -216,6 +216,9 @@ class LocalStep:
         """The seed every process uses (here: ``seed``)."""
         return seed
 
+    def agree_on_data(self, train_data):
+        """Check that every process trains on the same data (here: one process, nothing to do)."""
+
     def guard(self):
         """A context for the whole run (the data-parallel one stops every rank when one fails)."""
         return contextlib.nullcontext()
@@ -307,25 +310,38 @@ class Trainer:
         """
         where = "fit"
         _malloc.tune()
-        epochs = check_positive_int(epochs, "epochs", where)
-        batch_size = check_positive_int(batch_size, "batch_size", where)
-        _check_optimizer_owns(self.model, self.optimizer, where)
-        train_data = _check_data(train_data, "train_data", where)
-        if isinstance(train_data, tuple):
-            _check_finite(train_data[0], "train_data", where)
-        if val_data is not None:
-            val_data = _check_data(val_data, "val_data", where)
-            _check_val_like_train(train_data, val_data, where)
-            if isinstance(val_data, tuple):
-                _check_finite(val_data[0], "val_data", where)
-        saved = None
-        if resume is not None:  # read and checked before any work (and before any collective call)
-            saved = _resume.read(_check_path(resume, "resume", where))
-            seed = _resume_seed(seed, saved[2], resume)
+        if not isinstance(distributed, bool):
+            raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
+        with _agreed(distributed):  # a rank whose arguments fail stops every rank, not just itself
+            epochs = check_positive_int(epochs, "epochs", where)
+            batch_size = check_positive_int(batch_size, "batch_size", where)
+            _check_optimizer_owns(self.model, self.optimizer, where)
+            train_data = _check_data(train_data, "train_data", where)
+            if isinstance(train_data, tuple):
+                if len(train_data[0]) == 0:
+                    raise ValueError(f"{where}: train_data: got 0 samples")
+                _check_finite(train_data[0], "train_data", where)
+            if val_data is not None:
+                val_data = _check_data(val_data, "val_data", where)
+                _check_val_like_train(train_data, val_data, where)
+                if isinstance(val_data, tuple):
+                    _check_finite(val_data[0], "val_data", where)
+            saved = None
+            if resume is not None:  # read and checked before any work (and before any collective call)
+                saved = _resume.read(_check_path(resume, "resume", where))
+                seed = _resume_seed(seed, saved[2], resume)
+            seed = _check_seed(seed)
         steps = self._strategy(distributed, train_data)
+        with steps.guard():  # from here on, a failure on one rank ends every rank
+            return self._run(steps, train_data, val_data, epochs, batch_size, progress, seed, shuffle, saved, resume)
+
+    def _run(self, steps, train_data, val_data, epochs, batch_size, progress, seed, shuffle, saved, resume):
+        """``fit`` once its arguments are checked and its step is made."""
+        if isinstance(train_data, tuple):
+            steps.agree_on_data(train_data)
         if steps.rank:
             progress = False  # rank 0 reports
-        seed = steps.shared_seed(_check_seed(seed))
+        seed = steps.shared_seed(seed)
         shuffle_ss, model_ss = np.random.SeedSequence(seed).spawn(2)
         self.model.reseed(model_ss)  # every layer that draws random numbers (Dropout) its own stream
         batches, n_train = train_data, None
@@ -350,12 +366,15 @@ class Trainer:
             self.position.update(_resume.restore(self, *saved, batches, resume))
             history.params["resumed_from"] = {"path": str(resume), "epoch": self.position["epoch"],
                                               "batch": self.position["batch"]}
-        with steps.guard(), _Interrupt() as interrupt:
+        with _Interrupt() as interrupt:
             for epoch in range(self.position["epoch"], epochs):
                 if not self._epoch(steps, epoch, epochs, batches, val_data, batch_size, progress, interrupt):
                     break
         for cb in self.callbacks:
             cb.on_train_end(self, history)
+        self.model.clear_caches()  # the last batch's activations: not carried by the trained model
+        if isinstance(self.loss, Module):
+            self.loss.clear_caches()
         return history
 
     def resume_state(self):
@@ -366,8 +385,6 @@ class Trainer:
 
     def _strategy(self, distributed, train_data):
         """The step: this process's (``LocalStep``), or a data-parallel one over MPI."""
-        if not isinstance(distributed, bool):
-            raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
         self.steps = LocalStep(self.model, self.loss, self.optimizer)
         if not distributed:
             _warn_if_launched_as_ranks()
@@ -473,6 +490,15 @@ class Trainer:
 
 
 _launched_warning = []
+
+
+def _agreed(distributed):
+    """For a distributed fit, the checks before its first collective call are agreed on by every
+    rank (``nnx.distributed.agreed``); in one process, nothing to agree on."""
+    if not distributed:
+        return contextlib.nullcontext()
+    from ..distributed import agreed
+    return agreed("fit(distributed=True)")
 
 
 def _warn_if_launched_as_ranks():
@@ -590,6 +616,9 @@ def evaluate(model, data, loss=None, batch_size=1000):
             if loss is not None:
                 loss_sum += loss.forward(out, yb) * xb.shape[0]
             n += xb.shape[0]
+    model.clear_caches()  # eval-mode BatchNorm keeps what a backward in eval mode would need
+    if isinstance(loss, Module):
+        loss.clear_caches()
     result = {}
     if loss is not None:
         result["loss"] = loss_sum / n if n else float("nan")
@@ -616,6 +645,7 @@ def predict(model, x, batch_size=1000):
     batch_size = check_positive_int(batch_size, "batch_size", "predict")
     with _EvalMode(model):
         outs = [model.forward(xb) for xb in _batches(x, batch_size)]
+    model.clear_caches()
     if not outs:
         raise ValueError("predict: x: got 0 samples")
     return np.concatenate(outs, axis=0)
