@@ -1,7 +1,8 @@
 """Building a model is linear in its size: a Sequential or Graph of n layers, and an ONNX chain
 of n nodes read back. The containers refuse to hold one module instance twice; that check used to
 scan every module already added, so 20k layers took 16 s (0.9 s for 5k, 17x for 4x the layers);
-it is a set lookup now. Targets: 20k vs 5k under 6x (4x is linear), asserted here."""
+it is a set lookup now. Targets: 20k vs 5k under 8x, asserted here: linear is 4x, quadratic 16x, and 8x is their
+geometric middle, so a busy CI machine's noise does not fail it while a quadratic scan does."""
 import gc
 import importlib.util
 import time
@@ -55,20 +56,27 @@ def test_onnx_load_chain(benchmark, onnx_chains, n):
     assert len(benchmark(lambda: nnx.onnx.load(onnx_chains[n]))) == n
 
 
-def _best(f, arg, rounds=5):
-    """The best of ``rounds`` timings, the garbage collector paused as timeit does (its full
-    passes over every live object are what a busy machine's noise would otherwise add to)."""
-    times = []
+def _time(f, arg):
+    """One timing, the garbage collector paused as timeit does (its full passes over every live
+    object are what a busy machine's noise would otherwise add to)."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        f(arg)
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
+def _best_ratio(f, small, large, rounds=7):
+    """Best large time over best small time, the two sizes timed in alternation so a burst of
+    load on the machine slows both rather than only one of them."""
+    t_small, t_large = [], []
     for _ in range(rounds):
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            f(arg)
-            times.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return min(times)
+        t_small.append(_time(f, small))
+        t_large.append(_time(f, large))
+    return min(t_large) / min(t_small)
 
 
 @pytest.mark.parametrize("kind", [*BUILDERS, "onnx.load"])
@@ -79,5 +87,5 @@ def test_building_is_linear(kind, request):
     else:
         f, args = BUILDERS[kind], list(SIZES)
     f(args[0])  # imports and first-call costs out of the way
-    ratio = _best(f, args[1]) / _best(f, args[0])
-    assert ratio < 6, f"{kind}: {SIZES[1]} layers took {ratio:.1f}x the time of {SIZES[0]} (linear: 4x)"
+    ratio = _best_ratio(f, args[0], args[1])
+    assert ratio < 8, f"{kind}: {SIZES[1]} layers took {ratio:.1f}x the time of {SIZES[0]} (linear: 4x)"
