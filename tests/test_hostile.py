@@ -351,9 +351,9 @@ def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tm
         return header["tree"]["__module__"]["arch"]["config"]["modules"][0]["config"]
     _edit_header(path, lambda h: linear_config(h).update(in_features=4096, out_features=4096), forged)
     assert forged.stat().st_size < 2000
-    before = _peak_mb("import nnx")
+    before = _peak_mb("import nnx, nnx.io")  # the same modules imported: only the load itself is measured
     peak = _peak_mb(f"""
-        import nnx
+        import nnx, nnx.io
         try:
             nnx.load({str(forged)!r})
         except ValueError as e:
@@ -361,7 +361,8 @@ def test_an_architecture_bigger_than_its_arrays_is_refused_before_it_is_built(tm
         else:
             raise SystemExit("built it")
     """)
-    assert peak - before < 20, (before, peak)
+    # building it would take 64 MB (4096 x 4096 float32); ASan's shadow memory adds ~20 MB of noise
+    assert peak - before < 32, (before, peak)
     _edit_header(forged, lambda h: linear_config(h).update(in_features="4096"))
     with pytest.raises(ValueError, match="in_features"):
         nnx.load(forged)
