@@ -45,9 +45,9 @@ def open_regular(path, where, what="file", limit=None):
 
 def read_regular(path, where, what="file", limit=None):
     """The bytes of the regular file ``path`` (see :func:`open_regular`), at most ``limit``."""
-    f, _ = open_regular(path, where, what, limit)
-    with f:
-        data = f.read() if limit is None else f.read(limit + 1)
+    f, size = open_regular(path, where, what, limit)
+    with f:  # asks for the file's size (+1 to see growth), not the limit: read(n) reserves n bytes first
+        data = f.read() if limit is None else f.read(min(size, limit) + 1)
     if limit is not None and len(data) > limit:  # grew since fstat
         raise ValueError(f"{where}: {path!r} is more than the {limit:,} bytes a {what} may be")
     return data
