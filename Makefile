@@ -27,7 +27,7 @@ export NNX_DATA_DIR
 
 SOURCES := setup.py pyproject.toml $(wildcard nnx/kernels/compiled/*.pyx nnx/kernels/compiled/*.pxd nnx/kernels/compiled/include/*.h)
 
-.PHONY: run test bench lint clean install torch extras fuzz test-asan docs FORCE
+.PHONY: run test bench lint clean install torch extras fuzz test-asan docs onnx-table FORCE
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,10 +60,12 @@ $(VENV)/.installed: $(VENV)/.editable $(SOURCES) $(VENV)/.build-flags
 
 install: $(VENV)/.installed
 
-# Opt-in: PyTorch is a test-only peer, pinned to the CPU wheel this project compares against.
+# Opt-in: PyTorch is a test-only peer, pinned to the CPU wheel this project compares against, with
+# onnxscript, which torch's default ONNX exporter needs (the import tests read what it writes).
 torch: $(VENV)/.installed
 	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
 	  || $(PIP) install --quiet "torch==$(TORCH_VERSION)"
+	@$(PY) -c "import onnxscript" 2>/dev/null || $(PIP) install --quiet "onnxscript>=0.5"
 
 # Opt-in: the optional extras' libraries and their runtimes, for the interop tests (ONNX with
 # onnxruntime, safetensors, scikit-learn's estimator checks with pandas, Pillow for predict), the
@@ -99,6 +101,11 @@ docs: $(VENV)/.installed
 	@$(PY) -c "import sphinx, myst_parser" 2>/dev/null || $(PIP) install --quiet "sphinx>=7" "myst-parser>=3"  # = nnx[docs]
 	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs
 	@echo "docs: build/docs/index.html"
+
+# docs/onnx.md's table of the ops nnx.onnx.load reads, from the loader's own op table.
+onnx-table: $(VENV)/.installed
+	$(PY) -c "import pathlib, nnx.onnx; p = pathlib.Path('docs/onnx.md'); head, rest = p.read_text().split('<!-- table -->'); \
+	p.write_text(head + '<!-- table -->\n' + nnx.onnx.op_table() + '<!-- /table -->' + rest.split('<!-- /table -->')[1])"
 
 bench: $(VENV)/.installed torch
 	@mkdir -p bench/results

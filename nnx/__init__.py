@@ -18,7 +18,7 @@ from ._info import show_config
 from ._malloc import tune as tune_malloc
 from ._version import __version__
 from .gradcheck import GradcheckError, gradcheck
-from .graph import Add, Graph
+from .graph import Add, Concat, Div, Graph, Mul, Sub
 from .kernels import get_backend_name, set_backend, use_backend
 from .kernels.cpu import cpu_level, cpu_levels
 from .layers import (
@@ -26,16 +26,21 @@ from .layers import (
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Clip,
     Conv2d,
     Dropout,
     Flatten,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     Maxout,
     MaxPool2d,
     Normalize,
+    Pad2d,
     ReLU,
+    Reshape,
     Sigmoid,
+    Softmax,
     Tanh,
 )
 from .losses import BCEWithLogitsLoss, HingeLoss, Loss, MSELoss, SoftmaxCrossEntropy
@@ -62,8 +67,9 @@ __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError",
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
-    "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout", "Normalize",
-    "Graph", "Add", "summary", "save", "load", "load_header", "autocast", "precision",
+    "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout", "Normalize", "Reshape",
+    "Clip", "Pad2d", "Softmax", "LogSoftmax", "Graph", "Add", "Concat", "Sub", "Mul", "Div",
+    "summary", "save", "load", "load_header", "autocast", "precision",
     "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]
 

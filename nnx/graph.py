@@ -56,6 +56,141 @@ class Add(Module):
         return out
 
 
+
+
+def _unbroadcast(grad, shape):
+    """``grad`` summed over the axes NumPy broadcast ``shape`` along, so it has ``shape`` again."""
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad
+
+
+class _Binary(Module):
+    """y = a op b for two tensors of a Graph (NumPy broadcasting: one may be (N, C, 1, 1) gates
+    for (N, C, H, W) data). Caches the inputs; backward returns (da, db), each summed back to its
+    input's shape."""
+
+    def __init__(self):
+        super().__init__()
+        self._cache = None
+
+    def forward(self, a, b):
+        name = type(self).__name__
+        for arg, v in (("a", a), ("b", b)):
+            if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
+                raise TypeError(f"{name}.forward: {arg}: expected a float array, got "
+                                f"{getattr(v, 'dtype', type(v).__name__)}")
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{name}.forward: shapes {a.shape} and {b.shape} do not broadcast") from None
+        if shape[:1] != a.shape[:1]:
+            raise ValueError(f"{name}.forward: input a of shape {a.shape} must carry the batch (axis 0 of {shape})")
+        self._cache = (a, b) if self.training else None
+        return self._op(a, b)
+
+    def backward(self, grad_out, *, input_grad=True):
+        a, b = self._need_cache(self._cache)
+        da, db = self._grads(np.asarray(grad_out), a, b)
+        return _unbroadcast(da, a.shape).astype(a.dtype, copy=False), _unbroadcast(db, b.shape).astype(b.dtype,
+                                                                                                         copy=False)
+
+    def output_shape(self, *input_shapes):
+        return tuple(np.broadcast_shapes(*input_shapes))
+
+    def flops(self, *input_shapes):
+        return int(np.prod(self.output_shape(*input_shapes)))
+
+    def onnx(self, writer, x, prefix):
+        return writer.node(type(self).__name__, list(x), prefix)
+
+
+class Sub(_Binary):
+    """y = a - b of two tensors of a Graph (broadcasting as NumPy); backward (dy, -dy)."""
+
+    def _op(self, a, b):
+        return a - b
+
+    def _grads(self, dy, a, b):
+        return dy, -dy
+
+
+class Mul(_Binary):
+    """y = a * b of two tensors of a Graph (broadcasting as NumPy: gates of shape (N, C, 1, 1) on
+    (N, C, H, W) data, as squeeze-and-excitation blocks do); backward (dy * b, dy * a)."""
+
+    def _op(self, a, b):
+        return a * b
+
+    def _grads(self, dy, a, b):
+        return dy * b, dy * a
+
+
+class Div(_Binary):
+    """y = a / b of two tensors of a Graph (broadcasting as NumPy); backward (dy / b, -dy * a / b^2)."""
+
+    def _op(self, a, b):
+        return a / b
+
+    def _grads(self, dy, a, b):
+        return dy / b, -dy * a / (b * b)
+
+
+class Concat(Module):
+    """y = the inputs joined along ``axis`` (default 1, the channels; torch's ``cat``, ONNX's
+    Concat); their other sizes must agree. Backward hands each input its slice of ``dy``."""
+
+    def __init__(self, axis=1):
+        super().__init__()
+        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            raise TypeError(f"Concat: axis: expected an int, got {axis!r}")
+        self.axis = int(axis)
+        self._shape = None
+
+    def forward(self, *xs):
+        if not xs:
+            raise ValueError("Concat.forward: expected at least one input")
+        shapes = [np.shape(x) for x in xs]
+        rank = len(shapes[0])
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Concat.forward: axis {self.axis} is out of range for inputs of rank {rank}")
+        axis = self.axis % rank
+        for i, s in enumerate(shapes[1:], 1):
+            if len(s) != rank or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
+                raise ValueError(f"Concat.forward: input {i} has shape {s}, input 0 has {shapes[0]}; only axis "
+                                 f"{self.axis} may differ")
+        self._shape = (axis, [s[axis] for s in shapes]) if self.training else None
+        return np.concatenate(xs, axis=axis)
+
+    def backward(self, grad_out, *, input_grad=True):
+        axis, sizes = self._need_cache(self._shape)
+        if np.ndim(grad_out) <= axis or np.shape(grad_out)[axis] != sum(sizes):
+            raise ValueError(f"Concat.backward: expected grad_out with {sum(sizes)} entries along axis {axis}, got "
+                             f"shape {np.shape(grad_out)}")
+        return tuple(np.array(g) for g in np.split(grad_out, np.cumsum(sizes)[:-1], axis=axis))
+
+    def output_shape(self, *input_shapes):
+        shape = list(input_shapes[0])
+        axis = self.axis % len(shape)
+        shape[axis] = sum(s[axis] for s in input_shapes)
+        return tuple(shape)
+
+    def flops(self, *input_shapes):
+        return 0  # a copy
+
+    def onnx(self, writer, x, prefix):
+        return writer.node("Concat", [x] if isinstance(x, str) else list(x), prefix, axis=self.axis)
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+    def extra_repr(self):
+        return f"axis={self.axis}"
+
+
 class Graph(Module):
     """A directed acyclic graph of named modules.
 

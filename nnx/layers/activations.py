@@ -1,4 +1,6 @@
 """Activation layers. Each keeps, in training mode, only what its backward needs."""
+import numpy as np
+
 from .. import kernels
 from .._validation import check_real
 from ..module import Elementwise, Module
@@ -131,3 +133,53 @@ class ELU(Elementwise, Module):
 
     def extra_repr(self):
         return f"alpha={self.alpha}"
+
+
+class Clip(Elementwise, Module):
+    """y = min(max(x, min), max), any shape (torch's ``clamp``, ``ReLU6`` is ``Clip(0, 6)``; ONNX's
+    Clip). Either bound may be None. Caches the bool mask of where x is within the bounds
+    (inclusive, as torch's clamp): there dx = dy, elsewhere 0."""
+
+    def __init__(self, min=None, max=None):  # noqa: A002  (torch's and ONNX's names)
+        super().__init__()
+        self.min = None if min is None else check_real(min, "min", "Clip")
+        self.max = None if max is None else check_real(max, "max", "Clip")
+        if self.min is None and self.max is None:
+            raise ValueError("Clip: min, max: expected at least one bound")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"Clip: min: expected min <= max, got min={self.min}, max={self.max}")
+        self._mask = None
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+            raise TypeError(f"Clip.forward: expected a float array, got {getattr(x, 'dtype', type(x).__name__)}")
+        y = np.clip(x, self.min, self.max)
+        if self.training:
+            inside = np.ones(x.shape, bool)
+            if self.min is not None:
+                inside &= x >= self.min
+            if self.max is not None:
+                inside &= x <= self.max
+            self._mask = inside
+        else:
+            self._mask = None
+        return y
+
+    def backward(self, grad_out, *, input_grad=True):
+        mask = self._need_cache(self._mask)
+        if np.shape(grad_out) != mask.shape:
+            raise ValueError(f"Clip.backward: expected grad_out of shape {mask.shape}, got {np.shape(grad_out)}")
+        return np.where(mask, grad_out, 0).astype(np.asarray(grad_out).dtype, copy=False)
+
+    def onnx(self, writer, x, prefix):
+        bounds = [writer.init(prefix + name, np.asarray(v)) if v is not None else ""
+                  for name, v in (("min", self.min), ("max", self.max))]
+        while bounds[-1] == "":
+            bounds.pop()
+        return writer.node("Clip", [x, *bounds], prefix)
+
+    def get_config(self):
+        return {"min": self.min, "max": self.max}
+
+    def extra_repr(self):
+        return f"min={self.min}, max={self.max}"

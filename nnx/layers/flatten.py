@@ -34,3 +34,68 @@ class Flatten(Module):
             raise ValueError(f"Flatten.backward: expected grad_out of shape {(shape[0], n)}, "
                              f"got {getattr(grad_out, 'shape', type(grad_out).__name__)}")
         return grad_out.reshape(shape)
+
+
+def reshaped(shape, target, where="Reshape"):
+    """``target`` with ONNX's and torch's conventions resolved against ``shape``: a 0 copies that
+    dimension of the input, one -1 takes what is left. ValueError when the sizes cannot match."""
+    out = [int(shape[i]) if t == 0 and i < len(shape) else int(t) for i, t in enumerate(target)]
+    if out.count(-1) > 1 or any(d < -1 for d in out):
+        raise ValueError(f"{where}: shape {list(target)}: at most one -1 and no other negative size")
+    total = int(np.prod(shape))
+    known = int(np.prod([d for d in out if d != -1]))
+    if -1 in out:
+        if known == 0 or total % known:
+            raise ValueError(f"{where}: cannot reshape {tuple(shape)} ({total} values) to {list(target)}")
+        out[out.index(-1)] = total // known
+    elif known != total:
+        raise ValueError(f"{where}: cannot reshape {tuple(shape)} ({total} values) to {list(target)}")
+    return tuple(out)
+
+
+class Reshape(Module):
+    """The input reshaped to ``shape``, the whole shape, batch axis included (as ``x.reshape``,
+    torch's ``view`` and ONNX's ``Reshape``): a 0 keeps that dimension of the input, one -1 takes
+    what is left. ``Reshape((0, -1))`` is ``Flatten()``; ``Reshape((-1, 30))`` may change the
+    batch size. Backward restores the input's shape.
+    """
+
+    def __init__(self, shape):
+        super().__init__()
+        try:
+            self.shape = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"Reshape: shape: expected a sequence of ints, got {shape!r}") from None
+        if not self.shape or self.shape.count(-1) > 1 or any(d < -1 for d in self.shape):
+            raise ValueError(f"Reshape: shape: expected sizes >= 0 and at most one -1, got {list(self.shape)}")
+        self._shape = None
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"Reshape.forward: expected an ndarray, got {type(x).__name__}")
+        out = reshaped(x.shape, self.shape, "Reshape.forward")
+        self._shape = x.shape if self.training else None
+        return np.ascontiguousarray(x).reshape(out)
+
+    def backward(self, grad_out, *, input_grad=True):
+        shape = self._need_cache(self._shape)
+        if int(np.prod(np.shape(grad_out))) != int(np.prod(shape)):
+            raise ValueError(f"Reshape.backward: expected grad_out with {int(np.prod(shape))} values, got shape "
+                             f"{np.shape(grad_out)}")
+        return np.ascontiguousarray(grad_out).reshape(shape)
+
+    def output_shape(self, input_shape):
+        return reshaped(input_shape, self.shape)
+
+    def flops(self, input_shape):
+        return 0  # a reshape
+
+    def onnx(self, writer, x, prefix):
+        shape = writer.init(prefix + "shape", np.array(self.shape, np.int64), dtype=np.int64)
+        return writer.node("Reshape", [x, shape], prefix)
+
+    def get_config(self):
+        return {"shape": list(self.shape)}
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
