@@ -37,6 +37,7 @@ from .layers import (
     MaxPool2d,
     Normalize,
     Pad2d,
+    Permute,
     ReLU,
     Reshape,
     Sigmoid,
@@ -68,7 +69,7 @@ __all__ = [
     "Linear", "ReLU", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Loss", "SoftmaxCrossEntropy",
     "MSELoss", "HingeLoss", "BCEWithLogitsLoss", "regularization",
     "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "BatchNorm1d", "BatchNorm2d", "Maxout", "Normalize", "Reshape",
-    "Clip", "Pad2d", "Softmax", "LogSoftmax", "Graph", "Add", "Concat", "Sub", "Mul", "Div",
+    "Clip", "Pad2d", "Permute", "Softmax", "LogSoftmax", "Graph", "Add", "Concat", "Sub", "Mul", "Div",
     "summary", "save", "load", "load_header", "autocast", "precision",
     "callbacks", "metrics", "models", "plot", "train", "fit", "evaluate", "predict", "Trainer", "History",
 ]

@@ -58,6 +58,7 @@ CASES = {
     "BatchNorm2d": (lambda dt: nnx.BatchNorm2d(3, dtype=dt), (4, 3, 5, 5)),
     "Sequential": (lambda dt: nnx.Sequential(nnx.Linear(6, 5, dtype=dt, rng=0), nnx.ReLU(),
                                              nnx.Linear(5, 2, dtype=dt, rng=1)), (4, 6)),
+    "Permute": (lambda dt: nnx.Permute((0, 2, 3, 1)), (2, 3, 4, 5)),
     "Pad2d": (lambda dt: nnx.Pad2d((1, 0, 2, 3), value=0.5), (2, 3, 4, 5)),
     "Clip": (lambda dt: nnx.Clip(-0.5, 0.7), (4, 6)),
     "Softmax": (lambda dt: nnx.Softmax(axis=1), (2, 3, 4, 5)),

@@ -2,7 +2,7 @@
 from .activations import ELU, Clip, LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .dropout import Dropout
-from .flatten import Flatten, Reshape
+from .flatten import Flatten, Permute, Reshape
 from .linear import Linear
 from .maxout import Maxout
 from .norm import BatchNorm1d, BatchNorm2d
@@ -12,5 +12,5 @@ from .pool import AvgPool2d, MaxPool2d
 from .softmax import LogSoftmax, Softmax
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Clip", "Conv2d", "Dropout", "ELU", "Flatten", "LeakyReLU",
-           "Linear", "LogSoftmax", "MaxPool2d", "Maxout", "Normalize", "Pad2d", "ReLU", "Reshape", "Sigmoid", "Softmax",
-           "Tanh"]
+           "Linear", "LogSoftmax", "MaxPool2d", "Maxout", "Normalize", "Pad2d", "Permute", "ReLU", "Reshape", "Sigmoid",
+           "Softmax", "Tanh"]

@@ -99,3 +99,50 @@ class Reshape(Module):
 
     def extra_repr(self):
         return f"shape={self.shape}"
+
+
+class Permute(Module):
+    """The input's axes reordered, batch axis included (torch's ``x.permute(*dims)``,
+    torchvision's ``Permute(dims)``, ONNX's Transpose): output axis i is input axis ``dims[i]``.
+    Backward applies the inverse order. Caches the input's shape."""
+
+    def __init__(self, dims):
+        super().__init__()
+        try:
+            dims = tuple(dims)
+        except TypeError:
+            raise TypeError(f"Permute: dims: expected a sequence of ints, got {dims!r}") from None
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int | np.integer) for d in dims) \
+                or sorted(int(d) for d in dims) != list(range(len(dims))):
+            raise ValueError(f"Permute: dims: expected an order of 0..n-1, got {list(dims)}")
+        self.dims = tuple(int(d) for d in dims)
+        self._shape = None
+
+    def forward(self, x):
+        if getattr(x, "ndim", None) != len(self.dims):
+            raise ValueError(f"Permute.forward: expected a {len(self.dims)}-D input for dims {self.dims}, got shape "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        self._shape = x.shape if self.training else None
+        return np.ascontiguousarray(np.transpose(x, self.dims))
+
+    def backward(self, grad_out, *, input_grad=True):
+        shape = self._need_cache(self._shape)
+        if getattr(grad_out, "shape", None) != self.output_shape(shape):
+            raise ValueError(f"Permute.backward: expected grad_out of shape {self.output_shape(shape)}, got "
+                             f"{getattr(grad_out, 'shape', type(grad_out).__name__)}")
+        return np.ascontiguousarray(np.transpose(grad_out, np.argsort(self.dims)))
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape[d] for d in self.dims)
+
+    def flops(self, input_shape):
+        return 0  # a copy
+
+    def onnx(self, writer, x, prefix):
+        return writer.node("Transpose", [x], prefix, perm=list(self.dims))
+
+    def get_config(self):
+        return {"dims": list(self.dims)}
+
+    def extra_repr(self):
+        return f"dims={self.dims}"

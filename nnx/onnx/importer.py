@@ -299,13 +299,14 @@ def _linear(w, bias, dtype):
 
 
 @_op("Gemm", 13, "`alpha`, `beta` (folded into the weights), `transB`, a bias of shape (N,) or (1, N); "
-     "Gemm -> Reshape -> ReduceMax as written for Maxout", "`transA=1`; B computed at run time; a matrix bias")
+     "Gemm -> Reshape -> ReduceMax as written for Maxout; `transA=1` (a Permute first)",
+     "B computed at run time; a matrix bias")
 def _gemm(imp, node, a, ins):
     x = _value(imp, node, ins[0], "input A")
-    if a.get("transA", 0):
-        raise imp.refuse(node, "transA=1: nnx's Linear takes A as (batch, features)")
     if x.rank != 2:
         raise imp.bad(node, f"A has rank {x.rank}; Gemm takes 2-D A")
+    if a.get("transA", 0):  # A is (features, batch): transposed first
+        x = imp.apply(L.Permute((1, 0)), [x], (x.shape[1], x.shape[0]))
     b = np.asarray(_const(imp, node, ins[1], "B"))
     if b.ndim != 2:
         raise imp.bad(node, f"B has shape {b.shape}; Gemm takes a 2-D B")
@@ -566,36 +567,38 @@ def _pool(kind):
         if len(node.output) > 1 and node.output[1] and imp.uses.get(node.output[1]):
             raise imp.refuse(node, "the Indices output is used: nnx's MaxPool2d does not return it")
         begin, end = _pads(imp, node, a, x, kernel, strides)
-        if a.get("ceil_mode", 0):  # a last, partial window, if it starts inside the input or the padding before it
-            end = list(end)
-            for i, (size, k, st) in enumerate(zip(x.shape[2:], kernel, strides, strict=True)):
-                if size is None:
-                    raise imp.refuse(node, "ceil_mode=1 on an input whose size is known only at run time")
-                span = size + begin[i] + end[i]
-                out = -(-(span - k) // st) + 1
-                if (out - 1) * st >= size + begin[i]:
-                    out -= 1
-                end[i] += max((out - 1) * st + k - span, 0)
-            end = tuple(end)
-        if kind is L.MaxPool2d:  # ONNX's MaxPool ignores the padding: -inf is exact
-            return [imp.apply(kind(kernel, strides), [_padded(imp, x, begin, end, -np.inf)])]
-        if not any(begin) and not any(end):
-            return [imp.apply(kind(kernel, strides), [x])]
-        pads = _pads(imp, node, a, x, kernel, strides)
-        if a.get("count_include_pad", 0) and end == pads[1]:  # zeros counted in every window: exact
+        ceil = bool(a.get("ceil_mode", 0))
+        extra = {"count_include_pad": bool(a.get("count_include_pad", 0))} if kind is L.AvgPool2d else {}
+        if begin == end and all(p <= k // 2 for p, k in zip(begin, kernel, strict=True)):  # torch's own form
+            return [imp.apply(kind(kernel, strides, begin, ceil, **extra), [x])]
+        if kind is L.MaxPool2d:  # uneven or wide padding: -inf around it first (ONNX's MaxPool ignores padding)
+            return [imp.apply(kind(kernel, strides, 0, ceil), [_padded(imp, x, begin, end, -np.inf)])]
+        if extra["count_include_pad"] and not ceil:  # zeros counted in every window: the same
             return [imp.apply(kind(kernel, strides), [_padded(imp, x, begin, end, 0.0)])]
         raise imp.refuse(node, f"padding {begin} before and {end} after with count_include_pad="
-                               f"{a.get('count_include_pad', 0)}: nnx's AvgPool2d averages full windows only "
-                               "(count_include_pad=1 without ceil_mode is read)")
+                               f"{a.get('count_include_pad', 0)}, ceil_mode={int(ceil)}: nnx's AvgPool2d pads "
+                               "both sides alike, at most half the kernel")
     return handle
 
 
-_POOL_DOC = "2-D, `kernel_shape`, `strides` (default 1), `pads`, `auto_pad`"
-_op("MaxPool", 22, _POOL_DOC + ", `ceil_mode` (a Pad2d of -inf, then MaxPool2d)",
+_POOL_DOC = "2-D, `kernel_shape`, `strides` (default 1), `pads`, `auto_pad`, `ceil_mode`"
+_op("MaxPool", 22, _POOL_DOC + " (padding wider than half the kernel or uneven: a Pad2d of -inf first)",
     "`dilations` > 1; the Indices output; 1-D or 3-D")(_pool(L.MaxPool2d))
-_op("AveragePool", 22, _POOL_DOC + " with `count_include_pad=1` (a Pad2d of zeros, then AvgPool2d); `ceil_mode` "
-    "where it adds no partial window", "padding with `count_include_pad=0`; a partial window of `ceil_mode`; "
-    "`dilations` > 1; 1-D or 3-D")(_pool(L.AvgPool2d))
+_op("AveragePool", 22, _POOL_DOC + ", `count_include_pad` (uneven or wide padding with `count_include_pad=1`: a "
+    "Pad2d of zeros first)", "uneven or wide padding with `count_include_pad=0` or `ceil_mode`; `dilations` > 1; "
+    "1-D or 3-D")(_pool(L.AvgPool2d))
+
+
+@_op("Transpose", 25, "any `perm` (a Permute layer); constants (folded)", "")
+def _transpose(imp, node, a, ins):
+    x = ins[0]
+    rank = x.rank if isinstance(x, Value) else np.ndim(x)
+    perm = [int(p) for p in a.get("perm", range(rank)[::-1])]
+    if sorted(perm) != list(range(rank)):
+        raise imp.bad(node, f"perm={perm} for an input of rank {rank}")
+    if not isinstance(x, Value):
+        return [np.transpose(x, perm)]
+    return [imp.apply(L.Permute(perm), [x], tuple(x.shape[p] for p in perm))]
 
 
 @_op("Pad", 25, "mode `constant` of a 4-D input on its two spatial axes, constant `pads` >= 0 and value "
