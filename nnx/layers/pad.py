@@ -24,6 +24,21 @@ def _padding(padding):
     return out
 
 
+def pad2d(x, top, bottom, left, right, value):
+    """(N, C, H, W) ``x`` inside a border of ``value`` (a new array; ``x`` itself when no border)."""
+    if not (top or bottom or left or right):
+        return x
+    n, c, h, w = x.shape
+    y = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    y[:, :, top:top + h, left:left + w] = x
+    return y
+
+
+def crop2d(dy, shape, top, left):
+    """The (N, C, H, W) ``shape`` window of ``dy`` at (top, left): backward of :func:`pad2d`."""
+    return np.ascontiguousarray(dy[:, :, top:top + shape[2], left:left + shape[3]])
+
+
 class Pad2d(Module):
     """The input with ``padding`` = (left, right, top, bottom) columns and rows of ``value`` around
     its last two axes (an int pads every side alike). ``value`` may be -inf or inf (not NaN).
@@ -42,20 +57,16 @@ class Pad2d(Module):
             raise ValueError(f"Pad2d.forward: expected 4-D input (N, C, H, W), got shape "
                              f"{getattr(x, 'shape', type(x).__name__)}")
         left, right, top, bottom = self.padding
-        n, c, h, w = x.shape
-        y = np.full((n, c, h + top + bottom, w + left + right), self.value, dtype=x.dtype)
-        y[:, :, top:top + h, left:left + w] = x
         self._shape = x.shape if self.training else None
-        return y
+        return np.array(pad2d(x, top, bottom, left, right, self.value), copy=True)
 
     def backward(self, grad_out, *, input_grad=True):
         shape = self._need_cache(self._shape)
-        left, right, top, bottom = self.padding
-        h, w = shape[2:]
+        left, _, top, _ = self.padding
         if getattr(grad_out, "shape", None) != self.output_shape(shape):
             raise ValueError(f"Pad2d.backward: expected grad_out of shape {self.output_shape(shape)}, got "
                              f"{getattr(grad_out, 'shape', type(grad_out).__name__)}")
-        return np.ascontiguousarray(grad_out[:, :, top:top + h, left:left + w])
+        return np.array(crop2d(grad_out, shape, top, left), copy=True)
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape

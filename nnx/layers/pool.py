@@ -7,6 +7,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import pair
 from ..module import Module
+from .pad import crop2d, pad2d
 
 
 def _out_size(size, k, s, p, ceil):
@@ -59,17 +60,11 @@ class _Pool2d(Module):
         return tuple(out)
 
     def _padded(self, x):
-        top, bottom, left, right = self._borders(*x.shape[2:])
-        if not (top or bottom or left or right):
-            return x
-        n, c, h, w = x.shape
-        xp = np.full((n, c, h + top + bottom, w + left + right), self._border, dtype=x.dtype)
-        xp[:, :, top:top + h, left:left + w] = x
-        return xp
+        return pad2d(x, *self._borders(*x.shape[2:]), self._border)
 
     def _crop(self, dxp, shape):
         top, _, left, _ = self._borders(*shape[2:])
-        return np.ascontiguousarray(dxp[:, :, top:top + shape[2], left:left + shape[3]])
+        return crop2d(dxp, shape, top, left)
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
