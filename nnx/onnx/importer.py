@@ -87,7 +87,8 @@ class _Importer:
 
     # -- errors --------------------------------------------------------------------------------
     def node_name(self, node):
-        return f"node {node.name or node.output[0] if node.output else node.name or '?'} ({node.op_type})"
+        label = node.name or next((o for o in node.output if o), "?")
+        return f"node {label} ({node.op_type})"
 
     def bad(self, node, what):
         return ValueError(f"nnx.onnx.load: {self.where}: {self.node_name(node)}: {what}")
@@ -820,8 +821,9 @@ def _shape(imp, node, a, ins):
     return [np.asarray(part, np.int64)]
 
 
-def _fold(fn, doc):
+def _fold(fn):
     def handle(imp, node, a, ins):
+        ins = [v for v in ins if v is not None]  # optional inputs left out
         if any(isinstance(v, Value) for v in ins):
             raise imp.refuse(node, "on data computed at run time; nnx folds it only on constants")
         if any(np.asarray(v).dtype == object for v in ins) and fn not in _BATCH_SAFE:
@@ -857,10 +859,10 @@ def _join(a, *xs):
 
 # the folds that only move a shape's entries: they carry the batch size (BATCH) of a dynamic batch
 _BATCH_SAFE = (_gather, _unsqueeze, _squeeze, _join)
-_op("Gather", 13, _CONST_DOC, "data computed at run time")(_fold(_gather, _CONST_DOC))
-_op("Unsqueeze", 25, _CONST_DOC, "data computed at run time")(_fold(_unsqueeze, _CONST_DOC))
-_op("Squeeze", 25, _CONST_DOC, "data computed at run time")(_fold(_squeeze, _CONST_DOC))
-_concat_consts = _fold(_join, _CONST_DOC)
+_op("Gather", 13, _CONST_DOC, "data computed at run time")(_fold(_gather))
+_op("Unsqueeze", 25, _CONST_DOC, "data computed at run time")(_fold(_unsqueeze))
+_op("Squeeze", 25, _CONST_DOC, "data computed at run time")(_fold(_squeeze))
+_concat_consts = _fold(_join)
 
 
 @_op("Concat", 13, "tensors computed at run time, joined along `axis` (a Concat node of a Graph: torch's `cat`); "
@@ -886,7 +888,7 @@ def _concat(imp, node, a, ins):
         return [ins[0]]
     return [imp.apply(Concat(axis), ins)]
 _CASTS = _NP  # the types nnx folds casts to
-_cast_consts = _fold(lambda a, x: x.astype(_CASTS[a["to"]]), _CONST_DOC)
+_cast_consts = _fold(lambda a, x: x.astype(_CASTS[a["to"]]))
 
 
 @_op("Cast", 28, _CONST_DOC + ", to float16/32/64, (u)int8 to int64, bool", "data computed at run time; other types")
