@@ -312,6 +312,10 @@ class Trainer:
         _malloc.tune()
         if not isinstance(distributed, bool):
             raise TypeError(f"fit: distributed: expected a bool, got {distributed!r}")
+        if distributed and not (isinstance(train_data, tuple | list) and len(train_data) == 2
+                                and isinstance(train_data[0], np.ndarray)):  # before MPI is needed or touched
+            raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its share of "
+                             "every global batch)")
         with _agreed(distributed):  # a rank whose arguments fail stops every rank, not just itself
             epochs = check_positive_int(epochs, "epochs", where)
             batch_size = check_positive_int(batch_size, "batch_size", where)
@@ -389,9 +393,6 @@ class Trainer:
         if not distributed:
             _warn_if_launched_as_ranks()
         if distributed:
-            if not isinstance(train_data, tuple):  # refused before any collective call
-                raise ValueError("fit: distributed=True takes train_data as (X, y) arrays (each rank takes its "
-                                 "share of every global batch)")
             from ..distributed import DataParallelStep
             self.steps = DataParallelStep(self.model, self.loss, self.optimizer)  # broadcasts rank 0's state
         self.rank = self.steps.rank
