@@ -75,6 +75,15 @@ __all__ = [
 ]
 
 
+def get_backend():
+    """Deprecated alias of :func:`get_backend_name`, kept for one release as API.md says: the
+    name of the tier the layers call. (``nnx.kernels.get_backend(name)`` returns a tier.)"""
+    import warnings
+    warnings.warn("nnx.get_backend() is deprecated: use nnx.get_backend_name() (nnx.kernels.get_backend(name) "
+                  "returns a tier's namespace)", DeprecationWarning, stacklevel=2)
+    return get_backend_name()
+
+
 def __getattr__(name):
     """The application side and the optional extras, imported when first used (``nnx.onnx``,
     ``nnx.sklearn`` and ``nnx.distributed`` need ``pip install 'nnx[onnx]'`` / ``'nnx[sklearn]'``

@@ -21,6 +21,12 @@ def test_use_backend_restores_previous():
     assert nnx.get_backend_name() == before
 
 
+def test_the_deprecated_get_backend_alias_names_the_tier_and_warns():
+    # API.md keeps nnx.get_backend() for one release as a deprecated alias of get_backend_name()
+    with nnx.use_backend("vectorized"), pytest.warns(DeprecationWarning, match="use nnx.get_backend_name"):
+        assert nnx.get_backend() == "vectorized"
+
+
 def test_default_backend_is_cython_when_built():
     if "cython" in TIERS:
         code = "import nnx; print(nnx.get_backend_name())"
@@ -109,8 +115,7 @@ def test_dtype_is_float32_by_default():
     assert nnx.Linear(2, 2).weight.dtype == np.float32
 
 
-def test_the_deprecated_get_backend_alias_is_gone():
-    assert not hasattr(nnx, "get_backend")  # get_backend_name names the tier, kernels.get_backend gives it
+def test_get_backend_name_names_the_tier_kernels_get_backend_gives():
     assert nnx.kernels.get_backend(nnx.get_backend_name()) is nnx.kernels.current()
 
 
