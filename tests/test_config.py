@@ -174,16 +174,24 @@ def test_optimizer_by_name():
         nnx.optim.make("lbfgs", p)
 
 
-def test_default_threads_adapt_to_other_processes_load(monkeypatch):
-    """Unless set explicitly, the kernels use the usable CPUs minus what other processes kept
-    busy (simulated here through the two clocks the rule reads)."""
+def _fake_clocks(monkeypatch):
+    """The two clocks the adaptive thread rule reads (the machine's busy CPU seconds and this
+    process's), as a dict the test advances, and the rule's memory reset."""
     from nnx import _config
-    cpus = len(os.sched_getaffinity(0))
     clock = {"t": 100.0, "busy": 1000.0, "own": 5.0}
     monkeypatch.setattr(_config.time, "monotonic", lambda: clock["t"])
     monkeypatch.setattr(_config, "_busy_seconds", lambda _: clock["busy"])
     monkeypatch.setattr(_config.os, "times", lambda: (clock["own"], 0.0))
     monkeypatch.setattr(_config, "_load", {"t": None, "busy": None, "own": None, "n": None, "warned": False})
+    return clock
+
+
+def test_default_threads_adapt_to_other_processes_load(monkeypatch):
+    """Unless set explicitly, the kernels use the usable CPUs minus what other processes kept
+    busy (simulated here through the two clocks the rule reads)."""
+    from nnx import _config
+    cpus = len(os.sched_getaffinity(0))
+    clock = _fake_clocks(monkeypatch)
     monkeypatch.setattr(_config, "_state", {"n_threads": None, "explicit": False})
 
     def advance(others, own):  # one second during which others / this process used that many CPUs
@@ -212,11 +220,7 @@ def test_the_thread_count_reported_is_the_count_the_kernels_use(monkeypatch):
     from nnx import _config
     assert not _config._state["explicit"], "the suite should run the adaptive default"
     cpus = len(os.sched_getaffinity(0))
-    clock = {"t": 100.0, "busy": 1000.0, "own": 5.0}
-    monkeypatch.setattr(_config.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(_config, "_busy_seconds", lambda _: clock["busy"])
-    monkeypatch.setattr(_config.os, "times", lambda: (clock["own"], 0.0))
-    monkeypatch.setattr(_config, "_load", {"t": None, "busy": None, "own": None, "n": None, "warned": False})
+    clock = _fake_clocks(monkeypatch)
     _config.resolve_threads(None)
     clock["t"], clock["busy"], clock["own"] = clock["t"] + 1, clock["busy"] + cpus + 5.0, clock["own"] + 1.0
     used = _config.resolve_threads(None)
