@@ -29,6 +29,17 @@ SHAPES = {  # name: (M, K, N); "T" in the name: op(A) = A^T, A stored (K, M)
 QUICK = {"8x8x8", "128x784@784x512", "128x256@256x10", "784x128@128x512 T"}
 
 
+def _operands(benchmark, rng, name, m, k_, n):
+    """float32 A (transposed when the shape's name ends in " T"), B and C for an (m, k) x (k, n)
+    product, with the FLOP and byte counts the tables derive GFLOP/s and GB/s from."""
+    benchmark.extra_info["flops"] = 2 * m * k_ * n
+    benchmark.extra_info["bytes"] = 4 * (m * k_ + k_ * n + m * n)
+    trans_a = name.endswith(" T")
+    a = rng.standard_normal((k_, m) if trans_a else (m, k_)).astype(np.float32)
+    b = rng.standard_normal((k_, n)).astype(np.float32)
+    return a, b, np.empty((m, n), np.float32), trans_a
+
+
 @pytest.mark.parametrize("impl", TIERS + ["torch"])
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_gemm(benchmark, impl, name, threads, rng, request):
@@ -38,12 +49,7 @@ def test_gemm(benchmark, impl, name, threads, rng, request):
     if request.config.getoption("benchmark_disable") and name not in QUICK:
         pytest.skip("quick mode: the small shapes only")
     benchmark.group = f"gemm {name} float32, {threads} thr"
-    benchmark.extra_info["flops"] = 2 * m * k_ * n
-    benchmark.extra_info["bytes"] = 4 * (m * k_ + k_ * n + m * n)
-    trans_a = name.endswith(" T")
-    a = rng.standard_normal((k_, m) if trans_a else (m, k_)).astype(np.float32)
-    b = rng.standard_normal((k_, n)).astype(np.float32)
-    c = np.empty((m, n), np.float32)
+    a, b, c, trans_a = _operands(benchmark, rng, name, m, k_, n)
     k = tier_or_torch(impl)
     if impl == "torch":
         k.set_num_threads(threads)
@@ -79,12 +85,7 @@ def test_gemm_bf16(benchmark, impl, name, threads, rng, request):
     if request.config.getoption("benchmark_disable") and m * k_ * n > 2 ** 26:
         pytest.skip("quick mode: the small shapes only")
     benchmark.group = f"gemm bf16 {name}, {threads} thr ({nnx.precision.bf16_path()})"
-    benchmark.extra_info["flops"] = 2 * m * k_ * n
-    benchmark.extra_info["bytes"] = 4 * (m * k_ + k_ * n + m * n)
-    trans_a = name.endswith(" T")
-    a = rng.standard_normal((k_, m) if trans_a else (m, k_)).astype(np.float32)
-    b = rng.standard_normal((k_, n)).astype(np.float32)
-    c = np.empty((m, n), np.float32)
+    a, b, c, trans_a = _operands(benchmark, rng, name, m, k_, n)
     if impl.startswith("torch"):
         torch = pytest.importorskip("torch")
         torch.set_num_threads(threads)
