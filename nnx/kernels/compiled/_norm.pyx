@@ -30,6 +30,20 @@ cdef extern from "nnx_norm.h" nogil:
                           const double* inv, const double* g, const double* b, int fwd)
 
 
+# The unit of parallel work: a block of NNX_BN_BLOCK channels for (N, C) input (s == 1), whose
+# rows the loops walk together, or one channel of spatial input. Every kernel splits alike.
+cdef inline Py_ssize_t _units(Py_ssize_t c, Py_ssize_t s) noexcept nogil:
+    return (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK if s == 1 else c
+
+
+cdef inline Py_ssize_t _unit_start(Py_ssize_t unit, Py_ssize_t s) noexcept nogil:
+    return unit * NNX_BN_BLOCK if s == 1 else unit
+
+
+cdef inline Py_ssize_t _unit_end(Py_ssize_t unit, Py_ssize_t c, Py_ssize_t s) noexcept nogil:
+    return min(c, (unit + 1) * NNX_BN_BLOCK) if s == 1 else unit + 1
+
+
 cdef inline void _sums(const floating* a, const floating* b, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
                        Py_ssize_t c0, Py_ssize_t c1, const double* sub, int sq, double* o1,
                        double* o2) noexcept nogil:
@@ -54,15 +68,13 @@ def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
                       int n_threads):
     """Training-mode forward: batch mean and biased variance per channel, xhat, y."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], s = x.shape[2], ch, blk, c0, c1
-    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
     cdef double cnt = n * s
     cdef floating[::1] mf = np.empty(c, dtype=np.float32 if floating is float else np.float64)
     if n * s == 0 or c == 0:
         return
     with nogil:
-        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
-            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
-            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+        for blk in prange(_units(c, s), schedule='static', num_threads=n_threads):
+            c0, c1 = _unit_start(blk, s), _unit_end(blk, c, s)
             _sums(&x[0, 0, 0], <const floating*>NULL, n, c, s, c0, c1, NULL, 0, &mean[c0], NULL)
             for ch in range(c0, c1):
                 mean[ch] = mean[ch] / cnt
@@ -96,13 +108,11 @@ def batchnorm_apply(const floating[:, :, ::1] x, const floating[::1] mean, const
                     floating[:, :, ::1] y, int n_threads):
     """Eval-mode forward with given statistics: xhat = (x - mean) invstd, y = xhat gamma + beta."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], s = x.shape[2], blk, c0, c1
-    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
     if n * s == 0 or c == 0:
         return
     with nogil:
-        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
-            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
-            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+        for blk in prange(_units(c, s), schedule='static', num_threads=n_threads):
+            c0, c1 = _unit_start(blk, s), _unit_end(blk, c, s)
             _apply(&x[0, 0, 0], <const floating*>NULL, &xhat[0, 0, 0], &y[0, 0, 0], n, c, s, c0, c1,
                    &mean[0], &invstd[0], &gamma[0], &beta[0], 1)
 
@@ -113,7 +123,6 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
                        int n_threads):
     """dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)); dgamma, dbeta per channel."""
     cdef Py_ssize_t n = dy.shape[0], c = dy.shape[1], s = dy.shape[2], ch, blk, c0, c1
-    cdef Py_ssize_t nblk = (c + NNX_BN_BLOCK - 1) // NNX_BN_BLOCK
     cdef double cnt = n * s
     dt = np.float32 if floating is float else np.float64
     cdef double[::1] s1 = np.empty(c), s2 = np.empty(c)
@@ -121,9 +130,8 @@ def batchnorm_backward(const floating[:, :, ::1] dy, const floating[:, :, ::1] x
     if n * s == 0 or c == 0:
         return
     with nogil:
-        for blk in prange(nblk if s == 1 else c, schedule='static', num_threads=n_threads):
-            c0 = blk * NNX_BN_BLOCK if s == 1 else blk
-            c1 = min(c, c0 + NNX_BN_BLOCK) if s == 1 else blk + 1
+        for blk in prange(_units(c, s), schedule='static', num_threads=n_threads):
+            c0, c1 = _unit_start(blk, s), _unit_end(blk, c, s)
             _sums(&dy[0, 0, 0], &xhat[0, 0, 0], n, c, s, c0, c1, NULL, 0, &s1[c0], &s2[c0])
             for ch in range(c0, c1):
                 dbeta[ch] = <floating>s1[ch]
